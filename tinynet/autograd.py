@@ -1,0 +1,180 @@
+"""Reverse-mode automatic differentiation: the Function base class and the backward sweep.
+
+How it works, in four steps:
+
+1. Every differentiable op is a ``Function`` subclass with an array-level ``forward``
+   and ``backward`` written next to each other. Calling it on tensors runs
+   ``forward`` and, when some input needs a gradient, records the op as the new
+   tensor's ``_ctx`` (its creator) together with its inputs. That is the graph.
+2. ``Tensor.backward()`` orders the graph topologically with an explicit stack
+   (no recursion, so a chain of 10,000 ops is fine).
+3. It walks that order from the output back to the leaves, asking each creator
+   for the gradients of its inputs (``Function.backward``) and summing the
+   gradients that reach the same tensor from several uses.
+4. Leaves (tensors made by the user with ``requires_grad=True``) accumulate into
+   ``.grad``; intermediate gradients are dropped as soon as they are used, and the
+   graph is freed unless ``retain_graph=True``.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+from .backend import get_array_module
+
+# Context-local (thread- and task-safe), not a module-level mutable global.
+_grad_enabled = contextvars.ContextVar("tinynet_grad_enabled", default=True)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled.get()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager: ops inside record no graph (evaluation, optimizer updates)."""
+    token = _grad_enabled.set(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.reset(token)
+
+
+@contextlib.contextmanager
+def enable_grad():
+    token = _grad_enabled.set(True)
+    try:
+        yield
+    finally:
+        _grad_enabled.reset(token)
+
+
+def sum_to(grad, shape):
+    """Undo broadcasting: sum ``grad`` down to ``shape``.
+
+    Broadcasting prepends axes and stretches axes of length 1, so the gradient of
+    a broadcast input is the sum over those axes. Raises ValueError when ``shape``
+    cannot broadcast to ``grad.shape``.
+    """
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, grad.shape[lead:])):
+        raise ValueError(f"cannot reduce a gradient of shape {grad.shape} to shape {shape}: "
+                         f"{shape} does not broadcast to {grad.shape}")
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                      if s == 1 and grad.shape[lead + i] != 1)
+    out = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return out.reshape(shape)
+
+
+class Function:
+    """One differentiable op.
+
+    Subclasses implement ``forward(*arrays) -> array`` and
+    ``backward(grad_out) -> tuple`` with one gradient (or None) per input, shaped
+    like that input. ``self.needs_grad[i]`` tells backward which inputs need one,
+    so it can skip the others (the images fed to a first conv, say). Whatever
+    backward needs is saved on ``self`` during forward, and nothing more.
+    """
+
+    inputs: tuple = ()
+    needs_grad: tuple = ()
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    def __call__(self, *inputs):
+        from .tensor import Tensor
+
+        first = inputs[0].data
+        kind = type(first)
+        for t in inputs[1:]:
+            if type(t.data) is not kind:
+                raise ValueError(f"{type(self).__name__}: inputs live on different devices "
+                                 f"({inputs[0].device} and {t.device}); move them with .to(device)")
+        needs = tuple(t.requires_grad for t in inputs)
+        record = any(needs) and _grad_enabled.get()
+        if record:
+            self.needs_grad = needs
+        y = self.forward(*[t.data for t in inputs])
+        if type(y) is not kind:  # NumPy reductions return scalars; keep every tensor an array
+            y = get_array_module(first).asarray(y)
+        out = Tensor._wrap(y, record)
+        if record:
+            self.inputs = inputs
+            out._ctx = self
+        return out
+
+
+def _topological_order(root):
+    """Tensors that need a gradient, each after all of its inputs (iterative DFS)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for inp, need in zip(ctx.inputs, ctx.needs_grad):
+                if need and id(inp) not in visited:
+                    stack.append((inp, False))
+    return order
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    if not root.requires_grad:
+        raise ValueError("backward() was called on a tensor that does not require grad: "
+                         "create the inputs with requires_grad=True (or use nn.Parameter) "
+                         "and do not compute the loss under no_grad()")
+    xp = get_array_module(root.data)
+    if grad is None:
+        if root.data.size != 1:
+            raise ValueError(f"backward() without a gradient needs a scalar output, but the output has "
+                             f"shape {root.shape}; reduce it first (e.g. loss.sum() or loss.mean()) "
+                             "or pass grad= with the output's shape")
+        grad = xp.ones_like(root.data)
+    else:
+        grad = getattr(grad, "data", grad)
+        grad = xp.asarray(grad, dtype=root.dtype)
+        if grad.shape != root.shape:
+            raise ValueError(f"backward(grad=...) got shape {grad.shape}, but the output has shape {root.shape}")
+
+    grads = {id(root): grad}
+    handed_out = set()  # arrays already stored in some leaf's .grad: never alias two leaves
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        ctx = node._ctx
+        if ctx is None:  # a leaf: accumulate
+            base = g if g.base is None else g.base
+            if node.grad is not None:
+                node.grad = node.grad + g
+            elif id(base) in handed_out or not getattr(g.flags, "writeable", True):
+                node.grad = g.copy()  # shared or a read-only broadcast view: give the leaf its own array
+            else:
+                node.grad = g
+                handed_out.add(id(base))
+            continue
+        in_grads = ctx.backward(g)
+        for inp, gin, need in zip(ctx.inputs, in_grads, ctx.needs_grad):
+            if not need or gin is None:
+                continue
+            key = id(inp)
+            prev = grads.get(key)
+            grads[key] = gin if prev is None else prev + gin
+        if not retain_graph:  # free the graph behind us: saved arrays go with it
+            node._ctx = None
+            ctx.inputs = ()

@@ -1,0 +1,128 @@
+"""Activations: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax (elementwise or along one axis)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module
+
+
+class ReLU(Function):
+    """y = max(x, 0); dy/dx = 1 where x > 0."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.maximum(x, 0)
+        return self.y
+
+    def backward(self, gy):
+        return (gy * (self.y > 0),)
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else slope * x."""
+
+    def __init__(self, negative_slope):
+        self.slope = negative_slope
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.pos = x > 0
+        return xp.where(self.pos, x, x * self.slope)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return (xp.where(self.pos, gy, gy * self.slope),)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so no exp overflows; dy/dx = y (1 - y)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = 0.5 * (1 + xp.tanh(0.5 * x))
+        return self.y
+
+    def backward(self, gy):
+        return (gy * self.y * (1 - self.y),)
+
+
+class Tanh(Function):
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return (gy * (1 - self.y * self.y),)
+
+
+def _log_softmax(x, axis):
+    """Stable log-softmax on arrays: shift by the max so exp never overflows.
+
+    A spread of logits wider than the dtype's range (e.g. -3e38 and 3e38 in float32)
+    would overflow the shift to -inf; those entries saturate at the lowest finite
+    value instead, so the result is finite for any finite input.
+    """
+    xp = get_array_module(x)
+    with np.errstate(over="ignore"):
+        shifted = x - x.max(axis=axis, keepdims=True)
+    xp.maximum(shifted, xp.finfo(x.dtype).min, out=shifted)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x); dy/dx . g = g - softmax(x) * sum(g)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        self.y = _log_softmax(x, self.axis)
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return (gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True),)
+
+
+class Softmax(Function):
+    """y = exp(x - logsumexp(x)); dy/dx . g = y * (g - sum(g * y))."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.exp(_log_softmax(x, self.axis))
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return (y * (gy - (gy * y).sum(axis=self.axis, keepdims=True)),)
+
+
+def relu(x):
+    return ReLU()(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU(negative_slope)(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def softmax(x, dim=-1):
+    return Softmax(dim)(x)
+
+
+def log_softmax(x, dim=-1):
+    return LogSoftmax(dim)(x)
