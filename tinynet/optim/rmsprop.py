@@ -1,0 +1,64 @@
+"""RMSprop (Hinton's lecture 6e), as in torch.optim.RMSprop with centered=False."""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from .optimizer import Optimizer, check_fraction, check_positive, weight_decayed
+
+
+class RMSprop(Optimizer):
+    """RMSprop: the gradient divided by a running root-mean-square of recent gradients.
+
+    With ``d = g + weight_decay * p`` (``s`` and ``b`` start at 0)::
+
+        s = alpha * s + (1 - alpha) * d**2
+        u = d / (sqrt(s) + eps)             eps outside the square root, as in PyTorch
+        p = p - lr * u                      (momentum 0)
+        b = momentum * b + u;  p = p - lr * b   (momentum > 0)
+
+    Args:
+        params: Tensors or param-group dicts (see ``Optimizer``).
+        lr: learning rate (>= 0).
+        alpha: decay of the squared-gradient average, in [0, 1).
+        eps: > 0.
+        weight_decay: L2 coefficient (>= 0).
+        momentum: in [0, 1).
+    """
+
+    momentum_key = "momentum"
+    _buffers = ("square_avg",)
+    _optional_buffers = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum))
+
+    def _check_options(self, group, where):
+        return {"alpha": check_fraction(group["alpha"], "alpha", where),
+                "eps": check_positive(group["eps"], "eps", where),
+                "momentum": check_fraction(group["momentum"], "momentum", where)}
+
+    def _init_state(self, p, h):
+        return {"square_avg": get_array_module(p).zeros_like(p)}
+
+    def _update(self, p, g, state, h):
+        xp = get_array_module(p)
+        alpha, lr, m = h["alpha"], h["lr"], h["momentum"]
+        d = weight_decayed(g, p, h["weight_decay"])
+        s = state["square_avg"]
+        tmp = d * d
+        tmp *= 1 - alpha
+        s *= alpha
+        s += tmp
+        u = xp.sqrt(s, out=tmp)  # reuse tmp
+        u += h["eps"]
+        xp.divide(d, u, out=u)
+        if m > 0:
+            b = state.get("momentum_buffer")
+            if b is None:  # created when momentum is first non-zero; starts at 0 as in torch
+                b = state["momentum_buffer"] = xp.zeros_like(p)
+            b *= m
+            b += u
+            u = xp.multiply(b, lr, out=u)
+        else:
+            u *= lr
+        p -= u
