@@ -10,10 +10,15 @@ from .gradcheck import GradcheckError, gradcheck
 from .ops import concatenate, stack, where
 from .tensor import Tensor
 from . import functional  # noqa: E402
+from . import nn  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from . import optim  # noqa: E402
+from . import data  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
     "concatenate", "stack", "where", "functional", "backend",
+    "nn", "optim", "save", "load", "data",
 ]
