@@ -8,9 +8,12 @@ from .linear import flatten, linear
 from .losses import cross_entropy, mse_loss
 from .normalization import batch_norm, local_response_norm
 from .dropout import dropout
+from .conv import conv1d, conv2d
+from .pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "linear", "flatten", "cross_entropy", "mse_loss",
     "batch_norm", "local_response_norm", "dropout",
+    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 ]

@@ -1,0 +1,61 @@
+"""Convolution layers: Conv1d and Conv2d (cross-correlation, as in PyTorch)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from . import init
+from ._args import float_dtype, int_arg, tuple_arg
+from .linear import default_init_
+from .module import Module, Parameter
+
+
+class _ConvNd(Module):
+    """Shared constructor: weight (out_channels, in_channels, *kernel_size), bias (out_channels,).
+
+    Initialised like PyTorch (``default_init_``: U(+-1/sqrt(fan_in)), fan_in = in_channels *
+    prod(kernel_size)) from ``rng`` (numpy Generator or int seed); without it from a fresh
+    unseeded generator, so pass one for reproducible runs.
+    """
+
+    _nd = 0
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        name, nd = type(self).__name__, self._nd
+        self.in_channels = int_arg(name, "in_channels", in_channels)
+        self.out_channels = int_arg(name, "out_channels", out_channels)
+        self.kernel_size = tuple_arg(name, "kernel_size", kernel_size, nd)
+        self.stride = tuple_arg(name, "stride", stride, nd)
+        self.padding = tuple_arg(name, "padding", padding, nd, minimum=0)
+        dtype = float_dtype(name, dtype)
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        default_init_(self.weight, self.bias, init.as_generator(rng, allow_none=True))
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class Conv1d(_ConvNd):
+    """x: (N, in_channels, L) -> y: (N, out_channels, L_out), L_out = (L + 2P - K) // S + 1."""
+
+    _nd = 1
+
+    def forward(self, x):
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0])
+
+
+class Conv2d(_ConvNd):
+    """x: (N, in_channels, H, W) -> y: (N, out_channels, OH, OW), OH = (H + 2PH - KH) // SH + 1 (same for W)."""
+
+    _nd = 2
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
