@@ -26,13 +26,14 @@ class LeakyReLU(Function):
         self.slope = negative_slope
 
     def forward(self, x):
-        xp = get_array_module(x)
-        self.pos = x > 0
-        return xp.where(self.pos, x, x * self.slope)
+        # one multiply by a per-element slope (1 or slope) is much faster than np.where on random masks
+        self.scale = (x > 0).astype(x.dtype)
+        self.scale *= 1 - self.slope
+        self.scale += self.slope
+        return x * self.scale
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        return (xp.where(self.pos, gy, gy * self.slope),)
+        return (gy * self.scale,)
 
 
 class Sigmoid(Function):
