@@ -17,7 +17,6 @@ import math
 import os
 import platform
 import shlex
-import secrets
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from tinynet.atomic import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,31 +131,8 @@ def describe_machine(info: Mapping[str, Any] | None = None) -> str:
 # ----------------------------------------------------------------------------- atomic writers
 
 def _atomic_write(path: str | os.PathLike, write, mode: str) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    The temporary file lives in the same folder, so ``os.replace`` is an atomic rename on one file
-    system: readers see either the old file or the complete new one. Parent folders are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its private 0600 mode would survive the rename. Mode 0o666 lets the
-    # umask decide, as a plain open() does; O_EXCL and a random name keep writers apart.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    """Write through a temporary file beside ``path`` and rename it into place (parents created)."""
+    return atomic_write(path, write, mode, make_parents=True)
 
 
 def to_jsonable(obj):

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zipfile
 
 import numpy as np
 
 from . import backend
+from .atomic import atomic_write
 from .tensor import Tensor
 
 FORMAT, VERSION = "tinynet-state", 1
@@ -92,25 +92,7 @@ def save(state, path):
     tree = _encode(state, arrays, "state")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
 
-    path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: cannot write {path!r}: directory {directory!r} does not exist")
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-    # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_META: np.frombuffer(meta, dtype=np.uint8)}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda f: np.savez(f, **{_META: np.frombuffer(meta, dtype=np.uint8)}, **arrays))
 
 
 def load(path):
