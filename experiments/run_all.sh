@@ -2,7 +2,7 @@
 # Run the full versions of the experiments, cheapest first, each writing its results under
 # docs/results/<name>/ and its log under $LOG_DIR (default /tmp/clr-experiments-logs).
 #
-#   experiments/run_all.sh                 # everything, one after another (about 2.5 hours on 1 core)
+#   experiments/run_all.sh                 # everything (about 2 hours of CPU, mostly Table 1)
 #   experiments/run_all.sh saddle mnist1d  # only some of them
 #   nohup experiments/run_all.sh > /tmp/run_all.log 2>&1 &    # in the background
 #
