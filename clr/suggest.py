@@ -253,8 +253,11 @@ def suggest_accuracy(lrs, accuracy, *, window=None, start_frac=0.1, plateau_frac
     2 * max(1, round(n / 20)) + 1):
 
         peak = argmax a,   low = argmin a[:peak + 1],   rise R = a[peak] - a[low]   (needs R >= min_rise)
-        base:   first i >= low  with a[i] >= a[low] + start_frac * R              ("starts to increase")
-        slows:  first i >= base with a[i] >= a[low] + plateau_frac * R            (the knee of the curve)
+        knee:   first i >= low  with a[i] >= a[low] + plateau_frac * R
+        base:   the start of the sustained rise into the knee: one past the last i in [low, knee)
+                with a[i] < a[low] + start_frac * R                               ("starts to increase";
+                an early bump at chance level that falls back below that level is not the rise)
+        slows:  the knee                                                          (90 % of the way up)
         falls:  first i >= base where a[i] < max(a[base:i+1]) - drop_frac * R     (a dip: ragged or falling);
                 the stop is then the last maximum before the dip
         max_lr = lr at min(slows, the stop before a dip)
@@ -289,8 +292,9 @@ def suggest_accuracy(lrs, accuracy, *, window=None, start_frac=0.1, plateau_frac
     if rise < min_rise:
         raise ValueError(f"the smoothed accuracy rises by only {rise:.3g} (< min_rise={min_rise}) before its peak; "
                          "there is no rise to read bounds from. Sweep a wider lr range or train longer per lr.")
-    base = low + int(np.argmax(a[low:] >= a[low] + start_frac * rise))
-    stop = base + int(np.argmax(a[base:] >= a[low] + plateau_frac * rise))
+    stop = low + int(np.argmax(a[low:] >= a[low] + plateau_frac * rise))  # the knee
+    below = np.flatnonzero(a[low:stop] < a[low] + start_frac * rise)
+    base = low + int(below[-1]) + 1 if below.size else low
     reason = "slows"
     running_max = np.maximum.accumulate(a[base:])
     dips = np.flatnonzero(a[base:] < running_max - drop_frac * rise)

@@ -516,6 +516,16 @@ def test_accuracy_rule_with_noise_and_default_smoothing():
     assert abs(b.base_lr - 0.24) < 0.03 and abs(b.max_lr - 0.49) < 0.04
 
 
+def test_accuracy_rule_ignores_an_early_bump_that_falls_back():
+    # a chance-level bump to 0.2 around lr 0.05 (above the 10 % level, 0.18) that falls back to 0.1
+    # is not where accuracy "starts to increase": base stays at the sustained rise (0.24)
+    lrs = np.linspace(0, 1, 101)
+    acc = _piecewise_accuracy(lrs)
+    acc[4:7] = 0.2
+    b = sg.suggest_accuracy(lrs, acc, window=1)
+    assert (b.base_lr, b.max_lr) == pytest.approx((0.24, 0.49))
+
+
 def test_accuracy_rule_base_ratio():
     lrs = np.linspace(0, 1, 101)
     b = sg.suggest_accuracy(lrs, _piecewise_accuracy(lrs), window=1, base_ratio=3)
