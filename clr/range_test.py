@@ -695,33 +695,36 @@ def run_range_test(trainer, loader, *, start_lr=DEFAULT_START_LR, end_lr=DEFAULT
     best = math.inf
     batches = _cycle(loader)
     state = trainer.snapshot() if restore else None
-    try:
-        for i, lr in enumerate(lrs):
-            batch = next(batches)
-            trainer.set_lr(float(lr))
-            loss, n_correct, n = _check_step(trainer.train_step(batch))
-            s = ema.update(loss)
-            losses.append(loss)
-            smoothed.append(s)
-            correct.append(n_correct)
-            counts.append(n)
-            if not (math.isfinite(loss) and math.isfinite(s)):
-                stop_reason, stopped_at = STOP_NONFINITE, i
-                break
-            best = min(best, s)
-            # the ratio test only makes sense for a positive best loss
-            if diverge_th is not None and best > 0 and s > diverge_th * best:
-                stop_reason, stopped_at = STOP_DIVERGED, i
-                break
-            if val_loader is not None and (i + 1) % val_every == 0:
-                v_loss, v_acc = trainer.evaluate(val_loader)
-                val_its.append(i)
-                val_losses.append(float(v_loss))
-                val_accs.append(None if v_acc is None else float(v_acc))
-    finally:
-        batches.close()
-        if restore:
-            trainer.restore(state)
+    # Overflow at the top of the sweep is the expected end of a range test: it is detected below
+    # (non-finite or diverging loss) and reported in the result, so NumPy's warnings are only noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            for i, lr in enumerate(lrs):
+                batch = next(batches)
+                trainer.set_lr(float(lr))
+                loss, n_correct, n = _check_step(trainer.train_step(batch))
+                s = ema.update(loss)
+                losses.append(loss)
+                smoothed.append(s)
+                correct.append(n_correct)
+                counts.append(n)
+                if not (math.isfinite(loss) and math.isfinite(s)):
+                    stop_reason, stopped_at = STOP_NONFINITE, i
+                    break
+                best = min(best, s)
+                # the ratio test only makes sense for a positive best loss
+                if diverge_th is not None and best > 0 and s > diverge_th * best:
+                    stop_reason, stopped_at = STOP_DIVERGED, i
+                    break
+                if val_loader is not None and (i + 1) % val_every == 0:
+                    v_loss, v_acc = trainer.evaluate(val_loader)
+                    val_its.append(i)
+                    val_losses.append(float(v_loss))
+                    val_accs.append(None if v_acc is None else float(v_acc))
+        finally:
+            batches.close()
+            if restore:
+                trainer.restore(state)
 
     n_steps = len(losses)
     train_acc = None

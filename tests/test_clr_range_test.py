@@ -7,6 +7,7 @@ regression with momentum. tinynet and torch integration tests run when those pac
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -843,3 +844,17 @@ def test_torch_multi_range_test_momentum():
                                start_lr=1e-3, end_lr=1.0, num_iter=20)
     assert list(results) == [0.85, 0.95] and opt.param_groups[0]["momentum"] == 0.9
     assert not np.array_equal(results[0.85].losses, results[0.95].losses)
+
+
+def test_overflow_at_the_top_of_the_sweep_is_reported_not_warned():
+    # exp(1000 * lr) overflows to inf near lr 0.71: the test must stop there and say so,
+    # without NumPy's overflow RuntimeWarning (divergence is the expected end of a range test)
+    def step(batch, lr):
+        return float(np.exp(np.float64(lr) * 1000.0))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run_range_test(step, [None], start_lr=0.01, end_lr=1.0, num_iter=100, step_mode="linear",
+                                diverge_th=None, restore=False)
+    assert result.stop_reason == "non-finite loss"
+    assert 0.70 < result.lrs[-1] < 0.73
