@@ -197,6 +197,42 @@ class _ModelOptimizerTrainer:
         else:
             self.model.eval()
 
+    # Framework hooks: ``_inputs(batch) -> (x, y)`` ready for the model and loss, ``_no_grad()``,
+    # and ``_correct(out, y) -> int or None``. Everything else is the same for every framework.
+
+    def train_step(self, batch):
+        x, y = self._inputs(batch)
+        self.model.train()
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        value = float(loss.item())
+        if math.isfinite(value):  # a non-finite step is reported without touching the weights
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        return value, self._correct(out, y), len(y)
+
+    def evaluate(self, batches):
+        """Mean loss (weighted by batch size) and accuracy over ``batches``, in eval mode, without gradients."""
+        training = getattr(self.model, "training", None)
+        self.model.eval()
+        total_loss, total_correct, total_n, have_acc = 0.0, 0, 0, True
+        try:
+            with self._no_grad():
+                for batch in batches:
+                    x, y = self._inputs(batch)
+                    out = self.model(x)
+                    total_loss += float(self.loss_fn(out, y).item()) * len(y)
+                    correct = self._correct(out, y)
+                    have_acc = have_acc and correct is not None
+                    total_correct += correct or 0
+                    total_n += len(y)
+        finally:
+            self._set_training(training)
+        if total_n == 0:
+            raise ValueError("val_loader yielded no batches")
+        return total_loss / total_n, (total_correct / total_n if have_acc else None)
+
 
 class TinynetTrainer(_ModelOptimizerTrainer):
     """Adapter for a tinynet model and optimizer; ``loss_fn(logits, targets)`` defaults to cross-entropy.
@@ -222,42 +258,16 @@ class TinynetTrainer(_ModelOptimizerTrainer):
             return x
         return tn.Tensor(x, device=self._device())
 
-    def train_step(self, batch):
+    def _inputs(self, batch):
         x, y = _split_batch(batch)
-        self.model.train()
-        out = self.model(self._tensor(x))
-        loss = self.loss_fn(out, y)
-        value = float(loss.item())
-        if math.isfinite(value):
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-        return value, self._correct(out, y), len(y)
+        return self._tensor(x), y
+
+    def _no_grad(self):
+        return self._tn.no_grad()
 
     def _correct(self, out, y):
         y = y.numpy() if isinstance(y, self._tn.Tensor) else y
         return _n_correct(out.numpy(), y)
-
-    def evaluate(self, batches):
-        """Mean loss (weighted by batch size) and accuracy over ``batches``, in eval mode, without gradients."""
-        training = getattr(self.model, "training", None)
-        self.model.eval()
-        total_loss, total_correct, total_n, have_acc = 0.0, 0, 0, True
-        try:
-            with self._tn.no_grad():
-                for batch in batches:
-                    x, y = _split_batch(batch)
-                    out = self.model(self._tensor(x))
-                    total_loss += float(self.loss_fn(out, y).item()) * len(y)
-                    correct = self._correct(out, y)
-                    have_acc = have_acc and correct is not None
-                    total_correct += correct or 0
-                    total_n += len(y)
-        finally:
-            self._set_training(training)
-        if total_n == 0:
-            raise ValueError("val_loader yielded no batches")
-        return total_loss / total_n, (total_correct / total_n if have_acc else None)
 
     def snapshot(self):
         return {"model": {k: v.copy() for k, v in self.model.state_dict().items()},
@@ -292,43 +302,15 @@ class TorchTrainer(_ModelOptimizerTrainer):
         t = self._torch.as_tensor(t)
         return t.to(self.device) if self.device is not None else t
 
+    def _inputs(self, batch):
+        x, y = _split_batch(batch)
+        return self._to(x), self._to(y)
+
+    def _no_grad(self):
+        return self._torch.no_grad()
+
     def _correct(self, out, y):
         return _n_correct(out.detach().cpu().numpy(), y.detach().cpu().numpy())
-
-    def train_step(self, batch):
-        x, y = _split_batch(batch)
-        x, y = self._to(x), self._to(y)
-        self.model.train()
-        out = self.model(x)
-        loss = self.loss_fn(out, y)
-        value = float(loss.item())
-        if math.isfinite(value):
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-        return value, self._correct(out, y), len(y)
-
-    def evaluate(self, batches):
-        """Mean loss (weighted by batch size) and accuracy over ``batches``, in eval mode, without gradients."""
-        training = self.model.training
-        self.model.eval()
-        total_loss, total_correct, total_n, have_acc = 0.0, 0, 0, True
-        try:
-            with self._torch.no_grad():
-                for batch in batches:
-                    x, y = _split_batch(batch)
-                    x, y = self._to(x), self._to(y)
-                    out = self.model(x)
-                    total_loss += float(self.loss_fn(out, y).item()) * len(y)
-                    correct = self._correct(out, y)
-                    have_acc = have_acc and correct is not None
-                    total_correct += correct or 0
-                    total_n += len(y)
-        finally:
-            self._set_training(training)
-        if total_n == 0:
-            raise ValueError("val_loader yielded no batches")
-        return total_loss / total_n, (total_correct / total_n if have_acc else None)
 
     def snapshot(self):
         return {"model": copy.deepcopy(self.model.state_dict()),
