@@ -4,12 +4,11 @@ import io
 import os
 import pickle
 import tarfile
-import urllib.request
 
 import numpy as np
 import pytest
 
-from tinynet.data import cifar, download, load_cifar10
+from tinynet.data import cifar, load_cifar10
 
 PER_BATCH = 3
 NAMES = [*cifar.TRAIN_BATCHES, "test_batch"]
@@ -57,17 +56,9 @@ def write_folder(root, files):
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TINYNET_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(download, "SYSTEM_DIR", tmp_path / "system")
-    real = urllib.request.urlopen
-
-    def file_only(url, *a, **k):
-        assert str(url).startswith("file:"), f"a test tried to reach the network: {url}"
-        return real(url, *a, **k)
-    monkeypatch.setattr(urllib.request, "urlopen", file_only)
-    root = tmp_path / "root"
+def isolated(isolated):
+    """The shared network-free fixture (conftest.py), plus an explicit root folder for the archive."""
+    root = isolated / "root"
     root.mkdir()
     return root
 

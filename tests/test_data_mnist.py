@@ -1,7 +1,6 @@
 """IDX decoding and the MNIST / Fashion-MNIST loaders, on generated files and on the real ones."""
 import gzip
 import hashlib
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -145,20 +144,6 @@ def fake_spec(server: Path) -> IdxDataset:
         files[kind] = IdxFile(name, hashlib.md5(gz).hexdigest(), hashlib.md5(raw).hexdigest())
     return IdxDataset(title="Fake", folder="fake", mirrors=(server.as_uri() + "/",),
                       classes=MNIST.classes, **files)
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TINYNET_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(download, "SYSTEM_DIR", tmp_path / "system")
-    real = urllib.request.urlopen
-
-    def file_only(url, *a, **k):
-        assert str(url).startswith("file:"), f"a test tried to reach the network: {url}"
-        return real(url, *a, **k)
-    monkeypatch.setattr(urllib.request, "urlopen", file_only)
-    return tmp_path
 
 
 def test_download_then_load(isolated):
