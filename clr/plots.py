@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from . import suggest as _suggest
-from .range_test import RangeTestResult, _atomic_write
+from .range_test import RangeTestResult, write_atomically
 
 SAVE_FORMATS = ("png", "pdf", "svg")
 _RAW_ALPHA = 0.3  # raw per-batch curves are drawn faintly, their smoothed version on top
@@ -44,7 +44,7 @@ def _save(fig, path):
         raise ValueError(f"path must end in one of {', '.join('.' + f for f in SAVE_FORMATS)}; got {path!r}")
     buf = io.BytesIO()
     fig.savefig(buf, format=ext, dpi=fig.dpi)
-    _atomic_write(path, buf.getvalue())
+    write_atomically(path, buf.getvalue())
 
 
 def _loss_ylim(raw, smoothed, val=None, pad=0.05):

@@ -39,13 +39,13 @@ import io
 import json
 import math
 import os
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
 
 from . import suggest as _suggest
+from .param_groups import momentum_key, set_hyperparams
 
 STEP_MODES = ("linear", "exp")
 DEFAULT_START_LR = 1e-7
@@ -157,11 +157,10 @@ def _group_hyperparams(optimizer):
 def _set_group_hyperparam(optimizer, name: str, value):
     """Set ``name`` in every param group; 'momentum' falls back to betas[0] for Adam-like optimizers."""
     for i, g in enumerate(optimizer.param_groups):
-        if name in g:
+        if name in ("lr", "momentum") and (name == "lr" or momentum_key(g) is not None):
+            set_hyperparams(g, **{name: value})
+        elif name in g:
             g[name] = value
-        elif name == "momentum" and "betas" in g:
-            betas = g["betas"]
-            g["betas"] = type(betas)((value, *tuple(betas)[1:]))
         else:
             keys = sorted(k for k in g if k != "params")
             raise ValueError(f"param group {i} of {type(optimizer).__name__} has no {name!r} to set "
@@ -184,7 +183,7 @@ class _ModelOptimizerTrainer:
 
     def set_lr(self, lr: float) -> None:
         for g in self.optimizer.param_groups:
-            g["lr"] = lr
+            set_hyperparams(g, lr=lr)
 
     def set_hyperparam(self, name: str, value) -> None:
         _set_group_hyperparam(self.optimizer, name, value)
@@ -418,26 +417,16 @@ def make_trainer(model, optimizer, loss_fn=None, device=None):
 
 # ----------------------------------------------------------------------------- the result
 
-def _atomic_write(path, data) -> None:
-    """Write str or bytes to ``path`` through a temp file in the same folder, then os.replace."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"folder {folder!r} does not exist (writing {path!r}); create it first")
+def write_atomically(path, data) -> None:
+    """Write str (UTF-8) or bytes to ``path``: temp file in the same folder, then os.replace.
+
+    The writer is tinynet's (``tinynet/atomic.py``, one for the whole project), imported here and not
+    at module level so that clr's policies, schedulers and range test import without tinynet.
+    """
+    from tinynet.atomic import atomic_write
+
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    # not tempfile.mkstemp: its 0600 mode would survive os.replace; 0o666 lets the umask decide, as open() does
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(payload), "wb")
 
 
 def _encode_floats(a):
@@ -553,7 +542,7 @@ class RangeTestResult:
 
     def to_json(self, path) -> None:
         """Save everything (atomically: temp file, then os.replace). Read back with from_json."""
-        _atomic_write(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        write_atomically(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
 
     @classmethod
     def from_json(cls, path) -> "RangeTestResult":
@@ -587,7 +576,7 @@ class RangeTestResult:
                 if self.val_acc is not None:
                     row.append("" if k is None else repr(float(self.val_acc[k])))
             writer.writerow(row)
-        _atomic_write(path, buf.getvalue())
+        write_atomically(path, buf.getvalue())
 
 
 # ----------------------------------------------------------------------------- running the test

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .param_groups import momentum_key, set_hyperparams
 from .policies import (
     Cyclic,
     Inverse,
@@ -79,10 +80,9 @@ def _momentum_keys(groups: list[dict]) -> list[str]:
     """Per group, the key that holds momentum: 'betas' (Adam: beta1) or 'momentum' (SGD)."""
     keys = []
     for i, group in enumerate(groups):
-        if "betas" in group:
-            keys.append("betas")
-        elif "momentum" in group:
-            keys.append("momentum")
+        key = momentum_key(group)
+        if key is not None:
+            keys.append(key)
         else:
             raise ValueError(
                 "optimizer must support momentum or beta1 with cycle_momentum enabled: "
@@ -159,18 +159,13 @@ class PolicyScheduler:
                 f"for {len(self._lr_policies)}; build a new scheduler after add_param_group"
             )
         lrs = [policy(it) for policy in self._lr_policies]
-        for group, lr in zip(groups, lrs):
-            group["lr"] = lr
-        self._last_lr = lrs
         momenta = None
         if self._momentum_policies is not None:
             momenta = [policy(it) for policy in self._momentum_policies]
-            for group, key, m in zip(groups, self._momentum_keys, momenta):
-                if key == "betas":
-                    group["betas"] = (m, *group["betas"][1:])
-                else:
-                    group["momentum"] = m
             self._last_momentum = momenta
+        for i, group in enumerate(groups):
+            set_hyperparams(group, lr=lrs[i], momentum=None if momenta is None else momenta[i])
+        self._last_lr = lrs
         if self.history is not None:
             self.history.append((it, lrs, momenta))
 

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; PyTorch is optional and only used for the comparison):
 
-    PYTHONPATH=. /opt/torchvenv/bin/python experiments/bench.py [--model mlp|cifar|all]
+    $TORCH_PY experiments/bench.py [--model mlp|cifar|all]    # $TORCH_PY: a Python with torch and this project
         [--steps 20] [--rounds 3] [--warmup 5] [--device cpu|cuda] [--api auto|nn|functional]
         [--threads N] [--clock wall|cpu] [--profile] [--no-torch] [--json out.json]
 
@@ -44,12 +44,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-import tinynet as tn  # noqa: E402
-import tinynet.functional as F  # noqa: E402
-from tinynet import backend  # noqa: E402
-from tinynet.autograd import Function, no_grad  # noqa: E402
+import tinynet as tn
+import tinynet.functional as F
+from tinynet import backend
+from tinynet.autograd import Function, no_grad
 
 LR, MOMENTUM = 0.01, 0.9
 MODELS = {"mlp": dict(batch=128, in_shape=(784,)), "cifar": dict(batch=100, in_shape=(3, 32, 32))}
@@ -315,7 +314,7 @@ def main(argv=None):
         except ImportError:
             torch = None
     nblas = blas_threads(args.threads)
-    from experiments.common import describe_machine, run_metadata, write_json
+    from clr.lab.records import describe_machine, run_metadata, write_json
 
     print(describe_machine())
     print(f"NumPy BLAS threads: {nblas}" + (f"; torch {torch.__version__}, threads {torch.get_num_threads()}"

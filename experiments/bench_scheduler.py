@@ -58,7 +58,7 @@ def tinynet_step_us(repeats: int) -> float:
 
     import tinynet as tn
     import tinynet.functional as F
-    from experiments.models import mnist1d_cnn
+    from clr.lab.models import mnist1d_cnn
     from tinynet.data import load_mnist1d
 
     data = load_mnist1d()

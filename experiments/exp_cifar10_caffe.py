@@ -4,7 +4,7 @@ Everything as in the paper and Caffe's ``examples/cifar10`` (BVLC/caffe @9b89154
 
 * data: CIFAR-10, 50,000 training / 10,000 test images, the training set's mean image subtracted,
   pixels kept in 0..255, no mirror or crop; batch 100 (500 iterations per epoch);
-* model: ``cifar10_full`` with LRN (experiments.models.cifar10_full), Caffe's Gaussian initialisation;
+* model: ``cifar10_full`` with LRN (clr.lab.models.cifar10_full), Caffe's Gaussian initialisation;
 * solver: SGD, momentum 0.9 in Caffe's form, weight decay 0.004 with ip1's weights at decay_mult
   250 and its bias at 0 (param groups); test on the whole test set every 1,000 iterations;
 * ``fixed``: ``train_full.sh``: lr 0.001 to iteration 60,000, 0.0001 to 65,000, 0.00001 to 70,000;
@@ -33,17 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tinynet as tn  # noqa: E402
-from clr import policies as P  # noqa: E402
-from experiments import models  # noqa: E402
-from experiments.common import (REPO_ROOT, aggregate, curve_mean_std, describe_machine,  # noqa: E402
+import tinynet as tn
+from clr import policies as P
+from clr.lab import models
+from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
                                 run_metadata, save_figure, write_csv, write_json)
-from experiments.exp_table1 import caffe_preprocess, caffe_sgd, cached_run, history_to_json, subset  # noqa: E402
-from experiments.train import final_accuracy, iterations_to_reach, train  # noqa: E402
-from tinynet.data import ArrayDataset, DataLoader, load_cifar10  # noqa: E402
+from exp_table1 import caffe_preprocess, caffe_sgd, cached_run, history_to_json, subset
+from clr.lab.train import final_accuracy, iterations_to_reach, train
+from tinynet.data import ArrayDataset, DataLoader, load_cifar10
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # results go under docs/ of this checkout
 
 NAME = "cifar10_caffe"
 SCHEDULES = ("fixed", "triangular2")

@@ -4,7 +4,7 @@ MNIST-1D (Greydanus & Kobak, ICML 2024; the embedded default set: 4,000 training
 signals of length 40, 10 classes) with the paper's three small models:
 
 =========  ===================================================  ==========================
-model      architecture (experiments.models)                    paper, test acc (Table 1)
+model      architecture (clr.lab.models)                    paper, test acc (Table 1)
 =========  ===================================================  ==========================
 logistic   Linear 40 -> 10                                      32 +- 1 %
 mlp        residual MLP 40 -> 100 -> 100 -> 10                  68 +- 2 %
@@ -42,17 +42,17 @@ from typing import Callable
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clr import policies as P  # noqa: E402
-from clr.range_test import lr_range_test  # noqa: E402
-from experiments import models  # noqa: E402
-from experiments.common import (REPO_ROOT, aggregate, curve_mean_std, describe_machine,  # noqa: E402
+from clr import policies as P
+from clr.range_test import lr_range_test
+from clr.lab import models
+from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
                                 run_metadata, save_figure, write_csv, write_json)
-from experiments.train import evaluate, final_accuracy, train  # noqa: E402
-from tinynet import optim  # noqa: E402
-from tinynet.data import ArrayDataset, DataLoader, load_mnist1d  # noqa: E402
+from clr.lab.train import evaluate, final_accuracy, train
+from tinynet import optim
+from tinynet.data import ArrayDataset, DataLoader, load_mnist1d
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # results go under docs/ of this checkout
 
 NAME = "mnist1d"
 MODELS = {"logistic": models.mnist1d_logistic, "mlp": models.mnist1d_mlp, "cnn": models.mnist1d_cnn}

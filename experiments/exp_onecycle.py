@@ -31,15 +31,13 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clr import policies as P  # noqa: E402
-from experiments.common import aggregate, write_csv, write_json  # noqa: E402
-from experiments.exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,  # noqa: E402
+from clr import policies as P
+from clr.lab.records import aggregate, write_csv, write_json
+from exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,
                                      metadata, plot_accuracy, plot_range_tests, run_training,
                                      smith_one_cycle)
-from experiments.train import iterations_to_reach  # noqa: E402
+from clr.lab.train import iterations_to_reach
 
 NAME = "onecycle"
 WEIGHT_DECAY = 1e-4

@@ -6,7 +6,7 @@ for some, 70,000); bounds come from each solver's own range test and the fixed r
 bound. Its finding: CLR matches or nearly matches the fixed lr in about a third of the iterations
 for most solvers (AdaGrad gains, RMSprop and ADAM lose a little at 25k).
 
-**A cheaper setting** (CPU budget): the MNIST-1D CNN (5,210 parameters; experiments.models) on the
+**A cheaper setting** (CPU budget): the MNIST-1D CNN (5,210 parameters; clr.lab.models) on the
 default MNIST-1D set (4,000 training signals, 40 iterations per epoch, batch 100, sequential batches
 as in the MNIST-1D reference code), instead of cifar10_full on CIFAR-10. Per optimizer:
 
@@ -31,14 +31,12 @@ import math
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clr import policies as P  # noqa: E402
-from experiments.common import aggregate, write_csv, write_json  # noqa: E402
-from experiments.exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,  # noqa: E402
+from clr import policies as P
+from clr.lab.records import aggregate, write_csv, write_json
+from exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,
                                      metadata, plot_accuracy, plot_range_tests, run_training)
-from experiments.train import iterations_to_reach  # noqa: E402
+from clr.lab.train import iterations_to_reach
 
 NAME = "optimizers"
 OPTIMIZER_NAMES = ("nesterov", "adam", "rmsprop", "adagrad", "adadelta")

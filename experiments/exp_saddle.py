@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clr.policies import Fixed, Triangular, round_to_cycles  # noqa: E402
-from experiments.common import (REPO_ROOT, aggregate, run_metadata, save_figure,  # noqa: E402
+from clr.policies import Fixed, Triangular, round_to_cycles
+from clr.lab.records import (aggregate, run_metadata, save_figure,
                                 write_csv, write_json)
-from tinynet.data import SaddleToy, descend  # noqa: E402
+from tinynet.data import SaddleToy, descend
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # results go under docs/ of this checkout
 
 NAME = "saddle"
 DEFAULT_STARTS = ((-5.0, 1.5), (-5.0, -1.5), (-4.5, 0.5), (-5.5, -0.5))

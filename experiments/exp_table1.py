@@ -3,7 +3,7 @@
 The paper (Smith, WACV 2017, Table 1) trains Caffe's ``cifar10_full`` on CIFAR-10 with six learning
 rate policies and finds that ``triangular2`` reaches in 25,000 iterations the accuracy that the
 ``fixed`` policy reaches in 70,000 (81.4 %): 36 % of the iterations. Here the same network, adapted to
-1x28x28 inputs (`experiments.models.cifar10_full(in_channels=1, size=28)`), with Caffe's solver
+1x28x28 inputs (`clr.lab.models.cifar10_full(in_channels=1, size=28)`), with Caffe's solver
 (SGD, momentum 0.9 in Caffe's form, weight decay 0.004 with ip1's decay_mult 250 and bias decay 0,
 batch 100, mean-image subtraction on 0..255 pixels) learns Fashion-MNIST (60,000 training images,
 600 iterations per epoch) under the same six policies:
@@ -50,18 +50,18 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tinynet as tn  # noqa: E402
-from clr import policies as P  # noqa: E402
-from clr.range_test import RangeTestResult, lr_range_test  # noqa: E402
-from experiments import models  # noqa: E402
-from experiments.common import (REPO_ROOT, aggregate, curve_mean_std, describe_machine,  # noqa: E402
+import tinynet as tn
+from clr import policies as P
+from clr.range_test import RangeTestResult, lr_range_test
+from clr.lab import models
+from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
                                 run_metadata, save_figure, to_jsonable, write_csv, write_json)
-from experiments.train import evaluate, final_accuracy, iterations_to_reach, train  # noqa: E402
-from tinynet import optim  # noqa: E402
-from tinynet.data import ArrayDataset, DataLoader, load_fashion_mnist  # noqa: E402
+from clr.lab.train import evaluate, final_accuracy, iterations_to_reach, train
+from tinynet import optim
+from tinynet.data import ArrayDataset, DataLoader, load_fashion_mnist
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # results go under docs/ of this checkout
 
 NAME = "table1"
 POLICIES = ("fixed", "triangular", "triangular2", "exp_range", "exp", "decay")

@@ -16,12 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from tinynet.data import mnist1d  # noqa: E402
+from tinynet.data import mnist1d
 
 
 def main(argv=None) -> int:

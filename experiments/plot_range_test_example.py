@@ -15,10 +15,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from clr.plots import plot_multi_range_test, plot_range_test  # noqa: E402
-from clr.range_test import multi_range_test, run_range_test  # noqa: E402
+from clr.plots import plot_multi_range_test, plot_range_test
+from clr.range_test import multi_range_test, run_range_test
 
 
 def spirals(n_per_class: int, rng: np.random.Generator, turns: float = 0.75, noise: float = 0.2):

@@ -1,5 +1,6 @@
 """IDX decoding and the MNIST / Fashion-MNIST loaders, on generated files and on the real ones."""
 import gzip
+import os
 import hashlib
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from tinynet.data import decode_idx, download, encode_idx, load_fashion_mnist, read_idx
 from tinynet.data.mnist import FASHION_MNIST, MNIST, IdxDataset, IdxFile, load_idx_dataset, read_idx_file
 
-SHARED = Path("/work/shared/data")
+# the shared data folder beside the checkout (../shared/data), or $TINYNET_SHARED_DATA
+SHARED = Path(os.environ.get("TINYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 

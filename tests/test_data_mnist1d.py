@@ -98,11 +98,7 @@ def test_other_arguments_regenerate_and_leave_global_rngs_alone():
 
 def test_make_embedded_script_reproduces_the_shipped_copy(tmp_path, capsys, monkeypatch, regenerated):
     monkeypatch.setattr(m1d, "generate_mnist1d", lambda **settings: regenerated)  # generate once
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    try:
-        import make_embedded_mnist1d as script
-    finally:
-        sys.path.pop(0)
+    import make_embedded_mnist1d as script  # experiments/ is on pytest's pythonpath
     out = tmp_path / "copy.npz"
     assert script.main(["--out", str(out)]) == 0
     assert "matches EMBEDDED_SHA256" in capsys.readouterr().out

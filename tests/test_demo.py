@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from experiments import cli, demo
+from clr.lab import cli, demo
 
 PNGS = ("range_test.png", "schedules.png", "accuracy.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

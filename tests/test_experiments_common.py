@@ -1,14 +1,16 @@
-"""experiments.common (metadata, atomic writers, seed statistics), experiments.train and the model zoo."""
+"""clr.lab.records (metadata, atomic writers, seed statistics), clr.lab.train and the model zoo."""
 import csv
 import json
 import math
 import os
 from datetime import datetime
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from experiments import common
+from clr.lab import records as common
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -17,7 +19,7 @@ def test_run_metadata_has_what_a_report_needs():
     meta = common.run_metadata(seed=7, argv=["/home/someone/bin/tinynet-clr", "demo", "--out", "a b"], extra=1)
     assert meta["seed"] == 7 and meta["extra"] == 1
     assert meta["command"] == "tinynet-clr demo --out 'a b'"  # program name only, shell-quoted
-    assert common.run_metadata(argv=["/x/experiments/__main__.py", "demo"])["command"] == "python -m experiments demo"
+    assert common.run_metadata(argv=[str(Path(common.__file__).with_name("__main__.py")), "demo"])["command"] == "python -m clr.lab demo"
     assert datetime.fromisoformat(meta["date_utc"]).utcoffset().total_seconds() == 0
     machine = meta["machine"]
     for key in ("platform", "python", "cpu_count", "usable_cpus", "numpy", "blas"):
@@ -74,7 +76,7 @@ def test_a_write_interrupted_halfway_keeps_the_old_file_and_leaves_no_temporary(
         raise KeyboardInterrupt  # Ctrl-C in the middle of writing
 
     with pytest.raises(KeyboardInterrupt):
-        common._atomic_write(path, half_then_fail, "w")
+        common.atomic_write(path, half_then_fail, "w")
     assert json.loads(path.read_text()) == {"ok": True}
     assert os.listdir(tmp_path) == ["r.json"]
 
@@ -128,8 +130,8 @@ def test_curve_mean_std_pads_runs_that_stopped_early():
 
 # ----------------------------------------------------------------------------- the model zoo
 
-from experiments import models  # noqa: E402
-from experiments.train import evaluate, iterations_to_reach, train  # noqa: E402
+from clr.lab import models  # noqa: E402
+from clr.lab.train import evaluate, iterations_to_reach, train  # noqa: E402
 
 
 @pytest.mark.parametrize("build, expected", [

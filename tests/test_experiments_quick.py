@@ -21,8 +21,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from experiments import (exp_cifar10_caffe, exp_mnist1d, exp_onecycle, exp_optimizers,  # noqa: E402
-                         exp_saddle, exp_table1)
+import exp_cifar10_caffe, exp_mnist1d, exp_onecycle, exp_optimizers, exp_saddle, exp_table1  # noqa: E402  (experiments/ via pytest's pythonpath)
 from clr import policies as P  # noqa: E402
 from tinynet.data import encode_idx  # noqa: E402
 

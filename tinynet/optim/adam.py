@@ -17,7 +17,7 @@ class Adam(Optimizer):
         p = p - lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
 
     The bias corrections use the current betas, so a scheduler may cycle ``betas[0]``
-    (the momentum term; ``momentum_key = 'betas'``). ``m`` and ``v`` start at 0.
+    (the momentum term, which ``clr`` schedulers cycle). ``m`` and ``v`` start at 0.
 
     Args:
         params: Tensors or param-group dicts (see ``Optimizer``).
@@ -27,7 +27,6 @@ class Adam(Optimizer):
         weight_decay: L2 coefficient (>= 0).
     """
 
-    momentum_key = "betas"
     _buffers = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

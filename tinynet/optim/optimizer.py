@@ -95,8 +95,6 @@ class Optimizer:
         defaults: the hyper-parameters a group gets when it does not set them.
     """
 
-    #: The group entry a momentum scheduler cycles: 'momentum', 'betas' (cycle betas[0]) or None.
-    momentum_key: str | None = None
     #: Names of the array buffers every state entry has / may have (checked by load_state_dict).
     _buffers: tuple = ()
     _optional_buffers: tuple = ()

@@ -24,7 +24,6 @@ class RMSprop(Optimizer):
         momentum: in [0, 1).
     """
 
-    momentum_key = "momentum"
     _buffers = ("square_avg",)
     _optional_buffers = ("momentum_buffer",)
 

@@ -41,7 +41,6 @@ class SGD(Optimizer):
         form: 'pytorch' or 'caffe', where lr enters the momentum (may differ per group).
     """
 
-    momentum_key = "momentum"
     _optional_buffers = ("momentum_buffer",)
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,

@@ -1,4 +1,4 @@
-"""The ``tinynet-clr`` command (also ``python -m experiments``).
+"""The ``tinynet-clr`` command (also ``python -m clr.lab``).
 
     tinynet-clr demo                        # the whole pipeline on MNIST-1D, under a minute on 2 cores
     tinynet-clr demo --quick --out /tmp/d   # a few seconds

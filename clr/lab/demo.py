@@ -46,7 +46,7 @@ from clr.schedulers import PolicyScheduler
 from tinynet import backend
 from tinynet.optim import SGD
 
-from . import common, models
+from . import models, records
 from .train import HISTORY_KEYS, ProgressLine, final_accuracy, iterations_to_reach, train
 
 POLICIES = ("fixed", "triangular", "triangular2", "exp_range", "one_cycle")
@@ -363,7 +363,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> dict:
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     cfg = resolve(cfg)
     t_start = time.perf_counter()
-    meta = common.run_metadata(seed=cfg.seed)
+    meta = records.run_metadata(seed=cfg.seed)
     plots = cfg.plots and matplotlib_available()
     if cfg.plots and not plots:
         log("matplotlib is not installed: skipping the plots (pip install matplotlib to get them)")
@@ -433,9 +433,9 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> dict:
     if plots:
         write_plots(cfg.out, bounds, schedules, budget, histories, runs, cfg)
     results["total_time_s"] = time.perf_counter() - t_start
-    common.write_csv(cfg.out / "results.csv", runs, RESULT_COLUMNS)
-    common.write_json(cfg.out / "results.json", results)
-    common.write_text(cfg.out / "report.md", report(results, plots))
+    records.write_csv(cfg.out / "results.csv", runs, RESULT_COLUMNS)
+    records.write_json(cfg.out / "results.json", results)
+    records.write_text(cfg.out / "report.md", report(results, plots))
     print(summary_table(runs), flush=True)
     log(f"done in {results['total_time_s']:.0f} s")
     return results
@@ -456,7 +456,7 @@ def summarize(histories: dict) -> list[dict]:
         lrs, moms = h["steps"]["lr"], h["steps"]["momentum"]
         reach = iterations_to_reach(h, target) if target is not None else None
         # the last tenth of the evaluations: how steady the end is (one evaluation can be lucky)
-        tail_mean, tail_std, _ = common.mean_std(h["test_acc"][-max(2, len(h["test_acc"]) // 10):])
+        tail_mean, tail_std, _ = records.mean_std(h["test_acc"][-max(2, len(h["test_acc"]) // 10):])
         runs.append({
             "policy": name,
             "final_test_acc": final_accuracy(h),
@@ -512,7 +512,7 @@ def write_plots(out: Path, bounds: BoundsChoice, schedules: dict, budget: Budget
     later = [a for h in histories.values() for a in h["test_acc"][len(h["test_acc"]) // 10:]]
     if later:  # zoom on the part worth reading: past the first tenth, where all are near chance
         ax.set_ylim(max(0.0, min(later) - 0.05), min(1.0, max(later) + 0.02))
-    common.save_figure(fig, out / "accuracy.png", dpi=100)
+    records.save_figure(fig, out / "accuracy.png", dpi=100)
 
 
 def _fmt_it(it) -> str:
@@ -528,7 +528,7 @@ def summary_table(runs: list[dict]) -> str:
     for r in runs:
         speed = f"{r['speedup_vs_fixed']:.2f}x" if r["speedup_vs_fixed"] else "-"
         final = f"{100 * r['final_test_acc']:.1f} %" + (" (diverged)" if r["diverged_at"] is not None else "")
-        tail = common.format_mean_std(r["tail_test_acc_mean"], r["tail_test_acc_std"], 1, 100) + " %"
+        tail = records.format_mean_std(r["tail_test_acc_mean"], r["tail_test_acc_std"], 1, 100) + " %"
         lines.append(f"| {r['policy']} | {final} | {tail} | {100 * r['best_test_acc']:.1f} % | "
                      f"{_fmt_it(r['iterations_to_target'])} | {speed} |")
     return "\n".join(lines)
@@ -589,7 +589,7 @@ def report(results: dict, plots: bool) -> str:
         "", "## Run", "",
         f"- Command: `{meta['command']}`",
         f"- Seed {meta['seed']}; date (UTC) {meta['date_utc']}; total time {results['total_time_s']:.0f} s.",
-        f"- Machine: {common.describe_machine(meta['machine'])}; device {cfg['device']}.",
+        f"- Machine: {records.describe_machine(meta['machine'])}; device {cfg['device']}.",
         f"- Code: tinynet {meta['tinynet_version']}, git commit {meta['git_commit'] or 'unknown'}.",
         "",
         "Files: `results.csv` (the table, with lr ranges and times), `results.json` (everything: settings, "

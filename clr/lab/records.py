@@ -27,7 +27,6 @@ import numpy as np
 
 from tinynet.atomic import atomic_write
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -72,7 +71,7 @@ def machine_info() -> dict:
     }
 
 
-def git_commit(path: str | os.PathLike = REPO_ROOT) -> str | None:
+def git_commit(path: str | os.PathLike = ".") -> str | None:
     """The commit checked out at ``path`` (with '+dirty' if tracked files changed), or None.
 
     None when git is missing, ``path`` is not in a repository, or the repository has no commit yet.
@@ -94,6 +93,15 @@ def git_commit(path: str | os.PathLike = REPO_ROOT) -> str | None:
         return None
 
 
+def _module_of(folder: Path) -> str:
+    """The dotted name of the package in ``folder`` ('clr.lab' for .../clr/lab), read from its __init__ files."""
+    parts = [folder.name]
+    while (folder.parent / "__init__.py").exists():
+        folder = folder.parent
+        parts.insert(0, folder.name)
+    return ".".join(parts)
+
+
 def run_metadata(seed: int | None = None, argv: Sequence[str] | None = None, **extra) -> dict:
     """Everything needed to say where a result came from.
 
@@ -103,8 +111,8 @@ def run_metadata(seed: int | None = None, argv: Sequence[str] | None = None, **e
     argv = list(sys.argv if argv is None else argv)
     if argv:
         prog = Path(argv[0])
-        # the program name without the user's folders; `python -m pkg` shows as such
-        argv[0:1] = ["python", "-m", prog.parent.name] if prog.name == "__main__.py" else [prog.name]
+        # the program name without the user's folders; `python -m pkg.sub` shows as such
+        argv[0:1] = ["python", "-m", _module_of(prog.parent)] if prog.name == "__main__.py" else [prog.name]
     try:
         from tinynet import __version__ as version
     except Exception:  # metadata must never be the reason a finished run is lost
@@ -130,11 +138,6 @@ def describe_machine(info: Mapping[str, Any] | None = None) -> str:
 
 # ----------------------------------------------------------------------------- atomic writers
 
-def _atomic_write(path: str | os.PathLike, write, mode: str) -> Path:
-    """Write through a temporary file beside ``path`` and rename it into place (parents created)."""
-    return atomic_write(path, write, mode, make_parents=True)
-
-
 def to_jsonable(obj):
     """Plain Python values for ``json``: NumPy scalars/arrays become numbers/lists, NaN/inf become None.
 
@@ -158,7 +161,7 @@ def to_jsonable(obj):
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return _atomic_write(path, lambda f: f.write(text), "w")
+    return atomic_write(path, lambda f: f.write(text), "w", make_parents=True)
 
 
 def write_json(path: str | os.PathLike, obj, indent: int = 2) -> Path:
@@ -197,7 +200,7 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save a Matplotlib figure atomically; the format comes from the suffix of ``path``."""
     fmt = Path(path).suffix.lstrip(".") or "png"
-    return _atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight"), "wb")
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight"), "wb", make_parents=True)
 
 
 # ----------------------------------------------------------------------------- statistics over seeds

@@ -26,6 +26,7 @@ import numpy as np
 
 import tinynet as tn
 import tinynet.functional as F
+from clr.param_groups import get_momentum, set_hyperparams
 
 HISTORY_KEYS = ("iteration", "lr", "momentum", "train_loss", "test_loss", "test_acc", "time_s")
 
@@ -45,20 +46,8 @@ def current_lr(optimizer) -> float:
 
 def current_momentum(optimizer) -> float:
     """Momentum of the first group: 'momentum' for SGD, betas[0] for Adam-like optimizers, else NaN."""
-    group = optimizer.param_groups[0]
-    if "momentum" in group:
-        return float(group["momentum"])
-    if "betas" in group:
-        return float(group["betas"][0])
-    return math.nan
-
-
-def _set_group(optimizer, name: str, value: float) -> None:
-    for group in optimizer.param_groups:
-        if name == "momentum" and "momentum" not in group and "betas" in group:
-            group["betas"] = (value, *tuple(group["betas"])[1:])
-        else:
-            group[name] = value
+    m = get_momentum(optimizer.param_groups[0])
+    return math.nan if m is None else m
 
 
 class _Schedule:
@@ -82,10 +71,10 @@ class _Schedule:
         self.schedule, self.momentum_schedule = schedule, momentum_schedule
 
     def before_step(self, it: int) -> None:
-        if self.schedule is not None and not self.is_scheduler:
-            _set_group(self.optimizer, "lr", float(self.schedule(it)))
-        if self.momentum_schedule is not None:
-            _set_group(self.optimizer, "momentum", float(self.momentum_schedule(it)))
+        lr = float(self.schedule(it)) if self.schedule is not None and not self.is_scheduler else None
+        momentum = float(self.momentum_schedule(it)) if self.momentum_schedule is not None else None
+        for group in self.optimizer.param_groups:
+            set_hyperparams(group, lr=lr, momentum=momentum)
 
     def after_step(self) -> None:
         if self.is_scheduler:

@@ -1,0 +1,6 @@
+"""``python -m clr.lab ...`` is the ``tinynet-clr`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,6 +1,0 @@
-"""``python -m experiments ...`` is the ``tinynet-clr`` command."""
-import sys
-
-from .cli import main
-
-sys.exit(main())
