@@ -13,15 +13,10 @@ from clr.policies import (
 )
 from clr.schedulers import CyclicLR, OneCycleLR, PolicyScheduler
 
+from helpers import FakeOptimizer  # noqa: E402
+
 approx = lambda value: pytest.approx(value, rel=1e-12, abs=1e-15)  # noqa: E731
 
-
-class FakeOptimizer:
-    """What a scheduler sees of tinynet's (or torch's) optimizers: param_groups."""
-
-    def __init__(self, n_groups=1, kind="sgd", lr=0.123):
-        extra = {"sgd": {"momentum": 0.0}, "adam": {"betas": (0.9, 0.999)}, "plain": {}}[kind]
-        self.param_groups = [{"params": [], "lr": lr, **extra} for _ in range(n_groups)]
 
 
 def lrs(opt):

@@ -9,28 +9,13 @@ from tinynet import Tensor
 from tinynet.functional import conv as conv_module
 from tinynet.functional.reference import conv1d_reference, conv2d_reference
 
+from helpers import compare_with_reference as compare_with, t64
+
 
 def rand(rng, *shape, dtype=np.float64, grad=True):
-    return Tensor(rng.standard_normal(shape), dtype=dtype, requires_grad=grad)
+    return t64(rng, *shape, dtype=dtype, requires_grad=grad)
 
 
-def copy_of(t):
-    return Tensor(t.data.copy(), requires_grad=t.requires_grad)
-
-
-def compare_with(ref_fn, fast_fn, inputs, rng, rtol, atol):
-    """Outputs and every input gradient of fast_fn and ref_fn agree (one random output weighting)."""
-    ref_inputs = [copy_of(t) for t in inputs]
-    y, y_ref = fast_fn(*inputs), ref_fn(*ref_inputs)
-    assert y.shape == y_ref.shape and y.dtype == y_ref.dtype
-    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), rtol=rtol, atol=atol)
-    w = Tensor(rng.standard_normal(y.shape), dtype=y.dtype)
-    (y * w).sum().backward()
-    (y_ref * w).sum().backward()
-    for t, r in zip(inputs, ref_inputs):
-        if t.requires_grad:
-            assert t.grad.dtype == t.dtype and t.grad.shape == t.shape
-            np.testing.assert_allclose(t.grad, r.grad, rtol=rtol, atol=atol)
 
 
 # ----------------------------------------------------------------------------- known values
@@ -156,7 +141,7 @@ def test_input_gradient_is_skipped_when_not_needed(rng, monkeypatch):
     monkeypatch.setattr(conv_module.Conv2dFn, "_grad_input", fail)
     F.conv2d(x, w, padding=1).sum().backward()
     assert x.grad is None and w.grad is not None
-    ref_w = copy_of(w)
+    ref_w = Tensor(w.data.copy(), requires_grad=True)
     conv2d_reference(x, ref_w, padding=1).sum().backward()
     np.testing.assert_allclose(w.grad, ref_w.grad, rtol=1e-10)
 

@@ -7,6 +7,8 @@ import pytest
 
 from clr.lab import cli, demo
 
+from helpers import read_csv
+
 PNGS = ("range_test.png", "schedules.png", "accuracy.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -21,11 +23,6 @@ def quick_run(tmp_path_factory):
     assert run_cli("--quick", "--out", str(out), "--seed", "3") == 0
     return out
 
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        return reader.fieldnames, list(reader)
 
 
 def test_quick_demo_writes_every_output(quick_run):

@@ -4,11 +4,10 @@ import pytest
 
 import tinynet as tn
 import tinynet.functional as F
+
+from helpers import t64
 from tinynet import Tensor
 
-
-def t64(rng, *shape, scale=1.0):
-    return Tensor(scale * rng.standard_normal(shape), dtype=np.float64, requires_grad=True)
 
 
 ACTIVATIONS = {

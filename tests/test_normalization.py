@@ -5,13 +5,12 @@ import pytest
 
 import tinynet as tn
 import tinynet.functional as F
+
+from helpers import t64
 from tinynet import Tensor
 
 SHAPES = [(6, 3), (4, 3, 5), (3, 3, 2, 4)]
 
-
-def t64(rng, shape, requires_grad=True):
-    return Tensor(rng.standard_normal(shape), dtype=np.float64, requires_grad=requires_grad)
 
 
 def running_stats(rng, c):
@@ -24,7 +23,7 @@ def running_stats(rng, c):
 @pytest.mark.parametrize("affine", [True, False])
 def test_batch_norm_gradcheck(rng, shape, training, affine):
     c = shape[1]
-    x = t64(rng, shape)
+    x = t64(rng, *shape)
     rm, rv = running_stats(rng, c)
     params = [t64(rng, c), t64(rng, c)] if affine else []
     names = ["x", "weight", "bias"][:1 + len(params)]
@@ -37,7 +36,7 @@ def test_batch_norm_gradcheck(rng, shape, training, affine):
 
 @pytest.mark.parametrize("which", ["weight", "bias"])
 def test_batch_norm_gradcheck_weight_or_bias_only(rng, which):
-    x, p = t64(rng, (5, 2, 3)), t64(rng, 2)
+    x, p = t64(rng, 5, 2, 3), t64(rng, 2)
     kwargs = {which: p}
     assert tn.gradcheck(lambda x, p: F.batch_norm(x, None, None, training=True, **kwargs), [x, p])
 
@@ -90,7 +89,7 @@ def test_batch_norm_keeps_float32_and_device(rng, device):
 
 
 def test_batch_norm_training_without_running_stats(rng):
-    x = t64(rng, (5, 2))
+    x = t64(rng, 5, 2)
     y = F.batch_norm(x, None, None, training=True)
     np.testing.assert_allclose(y.data, (x.data - x.data.mean(0)) / np.sqrt(x.data.var(0) + 1e-5))
 
@@ -168,7 +167,7 @@ def test_lrn_matches_loop_reference(rng, mode, shape, size):
 
 @pytest.mark.parametrize("mode, shape, size", LRN_CASES)
 def test_lrn_gradcheck(rng, mode, shape, size):
-    x = t64(rng, shape)
+    x = t64(rng, *shape)
     assert tn.gradcheck(lambda x: F.local_response_norm(x, size, alpha=0.7, beta=0.75, k=1.3, mode=mode), [x])
 
 

@@ -3,14 +3,10 @@ import numpy as np
 import pytest
 
 import tinynet as tn
+
+from helpers import t64
 from tinynet import Tensor
 
-
-def t64(rng, *shape, positive=False, requires_grad=True):
-    x = rng.standard_normal(shape)
-    if positive:
-        x = np.abs(x) + 0.5
-    return Tensor(x, dtype=np.float64, requires_grad=requires_grad)
 
 
 # (name, fn, input shapes, positive inputs)

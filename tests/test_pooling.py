@@ -6,12 +6,13 @@ import pytest
 import tinynet as tn
 import tinynet.functional as F
 from tinynet import Tensor
+
+from helpers import compare_with_reference, t64
 from tinynet.functional import reference as R
 
 
 def rand(rng, *shape, dtype=np.float64, grad=True):
-    # continuous random values: no ties inside a window (with probability 1)
-    return Tensor(rng.standard_normal(shape), dtype=dtype, requires_grad=grad)
+    return t64(rng, *shape, dtype=dtype, requires_grad=grad)
 
 
 def grid(h, w):
@@ -116,15 +117,7 @@ POOL_CASES = [
 
 
 def compare(ref_fn, fast_fn, x, rng):
-    x_ref = Tensor(x.data.copy(), requires_grad=True)
-    y, y_ref = fast_fn(x), ref_fn(x_ref)
-    assert y.shape == y_ref.shape and y.dtype == x.dtype
-    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), rtol=1e-12, atol=1e-12)
-    w = Tensor(rng.standard_normal(y.shape), dtype=y.dtype)
-    (y * w).sum().backward()
-    (y_ref * w).sum().backward()
-    assert x.grad.dtype == x.dtype
-    np.testing.assert_allclose(x.grad, x_ref.grad, rtol=1e-12, atol=1e-12)
+    compare_with_reference(ref_fn, fast_fn, [x], rng)
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=str)
