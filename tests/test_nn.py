@@ -316,12 +316,16 @@ def test_constant_initialisers():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: nn.Linear(0, 3), "in_features=0"),
-    (lambda: nn.Linear(2, 3, dtype=np.int32), "dtype"),
+    (lambda: nn.Linear(0, 3), "Linear: in_features must be an int >= 1, got 0"),
+    (lambda: nn.Linear(2.0, 3), "Linear: in_features must be an int >= 1, got 2.0"),
+    (lambda: nn.Linear(2, 3, dtype=np.int32), "Linear: dtype must be np.float32 or np.float64"),
+    (lambda: nn.Linear(2, 3, dtype="float16"), "Linear: dtype must be np.float32 or np.float64, got 'float16'"),
     (lambda: nn.Linear(2, 3, rng="seed"), "rng must be"),
-    (lambda: nn.Conv2d(1, 2, (3, 3, 3)), "kernel_size=(3, 3, 3)"),
-    (lambda: nn.Conv2d(1, 2, 3, padding=-1), "padding=-1"),
-    (lambda: nn.MaxPool2d(0), "kernel_size=0"),
+    (lambda: nn.Flatten(-1), "Flatten: start_dim must be an int >= 0, got -1"),
+    (lambda: nn.LeakyReLU("0.1"), "LeakyReLU: negative_slope must be a real number"),
+    (lambda: nn.Conv2d(1, 2, (3, 3, 3)), "kernel_size must be an int or a sequence of 2 ints, got (3, 3, 3)"),
+    (lambda: nn.Conv2d(1, 2, 3, padding=-1), "padding must be ints >= 0, got -1"),
+    (lambda: nn.MaxPool2d(0), "kernel_size must be ints >= 1, got 0"),
     (lambda: nn.BatchNorm1d(3, momentum=2), "momentum=2"),
     (lambda: nn.Dropout(1.5), "p=1.5"),
     (lambda: nn.LocalResponseNorm(4, mode="within_channel"), "must be odd"),

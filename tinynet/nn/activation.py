@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..checks import real
 from .module import Module
 
 
@@ -17,9 +18,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
-            raise ValueError(f"LeakyReLU: negative_slope={negative_slope!r} must be a number")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = real("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)

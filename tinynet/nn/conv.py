@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from . import init
-from ._args import float_dtype, int_arg, tuple_arg
+from ..checks import float_dtype, int_arg, int_tuple
 from .linear import default_init_
 from .module import Module, Parameter
 
@@ -26,9 +26,9 @@ class _ConvNd(Module):
         name, nd = type(self).__name__, self._nd
         self.in_channels = int_arg(name, "in_channels", in_channels)
         self.out_channels = int_arg(name, "out_channels", out_channels)
-        self.kernel_size = tuple_arg(name, "kernel_size", kernel_size, nd)
-        self.stride = tuple_arg(name, "stride", stride, nd)
-        self.padding = tuple_arg(name, "padding", padding, nd, minimum=0)
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, nd)
+        self.stride = int_tuple(name, "stride", stride, nd)
+        self.padding = int_tuple(name, "padding", padding, nd, minimum=0)
         dtype = float_dtype(name, dtype)
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dtype))

@@ -13,24 +13,10 @@ import math
 import numpy as np
 
 from .. import backend
+from ..checks import as_generator  # noqa: F401  (init.as_generator is used by layers and the model zoo)
 
 _GAINS = {"linear": 1.0, "identity": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
           "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "selu": 0.75}
-
-
-def as_generator(rng, name="rng", allow_none=False) -> np.random.Generator:
-    """A numpy Generator from a Generator or a non-negative int seed.
-
-    ``None`` gives a fresh, unseeded Generator when ``allow_none`` (layers), and an error otherwise.
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None and allow_none:
-        return np.random.default_rng()
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{name} must be a numpy Generator or a non-negative int seed, got {rng!r}; "
-                    "pass e.g. rng=numpy.random.default_rng(0) or rng=0")
 
 
 def calculate_gain(nonlinearity, param=None) -> float:

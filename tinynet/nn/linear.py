@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import functional as F
 from . import init
-from ._args import float_dtype, int_arg
+from ..checks import float_dtype, int_arg
 from .module import Module, Parameter
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from .. import functional as F
 from ..functional.normalization import LRN_MODES
 from ..tensor import Tensor
-from ._args import float_dtype, int_arg
+from ..checks import float_dtype, int_arg
 from .module import Module, Parameter
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from ._args import tuple_arg
+from ..checks import int_tuple
 from .module import Module
 
 
@@ -12,10 +12,10 @@ class _PoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         name, nd = type(self).__name__, self._nd
-        tuple_arg(name, "kernel_size", kernel_size, nd)  # validate, but keep what the user wrote
+        int_tuple(name, "kernel_size", kernel_size, nd)  # validate, but keep what the user wrote
         if stride is not None:
-            tuple_arg(name, "stride", stride, nd)
-        tuple_arg(name, "padding", padding, nd, minimum=0)
+            int_tuple(name, "stride", stride, nd)
+        int_tuple(name, "padding", padding, nd, minimum=0)
         self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, bool(ceil_mode)
         self.stride = kernel_size if stride is None else stride
 
