@@ -7,7 +7,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 
 
-class ReLU(Function):
+class ReLUFn(Function):
     """y = max(x, 0); dy/dx = 1 where x > 0."""
 
     def forward(self, x):
@@ -19,7 +19,7 @@ class ReLU(Function):
         return (gy * (self.y > 0),)
 
 
-class LeakyReLU(Function):
+class LeakyReLUFn(Function):
     """y = x if x > 0 else slope * x."""
 
     def __init__(self, negative_slope):
@@ -36,7 +36,7 @@ class LeakyReLU(Function):
         return (gy * self.scale,)
 
 
-class Sigmoid(Function):
+class SigmoidFn(Function):
     """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so no exp overflows; dy/dx = y (1 - y)."""
 
     def forward(self, x):
@@ -48,7 +48,7 @@ class Sigmoid(Function):
         return (gy * self.y * (1 - self.y),)
 
 
-class Tanh(Function):
+class TanhFn(Function):
     """y = tanh(x); dy/dx = 1 - y^2."""
 
     def forward(self, x):
@@ -74,7 +74,7 @@ def _log_softmax(x, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFn(Function):
     """y = x - logsumexp(x); dy/dx . g = g - softmax(x) * sum(g)."""
 
     def __init__(self, axis):
@@ -89,7 +89,7 @@ class LogSoftmax(Function):
         return (gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True),)
 
 
-class Softmax(Function):
+class SoftmaxFn(Function):
     """y = exp(x - logsumexp(x)); dy/dx . g = y * (g - sum(g * y))."""
 
     def __init__(self, axis):
@@ -106,24 +106,24 @@ class Softmax(Function):
 
 
 def relu(x):
-    return ReLU()(x)
+    return ReLUFn()(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLU(negative_slope)(x)
+    return LeakyReLUFn(negative_slope)(x)
 
 
 def sigmoid(x):
-    return Sigmoid()(x)
+    return SigmoidFn()(x)
 
 
 def tanh(x):
-    return Tanh()(x)
+    return TanhFn()(x)
 
 
 def softmax(x, dim=-1):
-    return Softmax(dim)(x)
+    return SoftmaxFn(dim)(x)
 
 
 def log_softmax(x, dim=-1):
-    return LogSoftmax(dim)(x)
+    return LogSoftmaxFn(dim)(x)

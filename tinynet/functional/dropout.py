@@ -7,7 +7,7 @@ from .. import backend
 from ..autograd import Function
 
 
-class Dropout(Function):
+class DropoutFn(Function):
     """y = x * m / (1 - p), m_i ~ Bernoulli(1 - p).   x: any shape -> y: x's shape.
 
     "Inverted": survivors are scaled up during training so that E[y] = x and
@@ -47,4 +47,4 @@ def dropout(input, p=0.5, training=True, rng=None):
         raise TypeError(f"dropout: rng must be a numpy Generator when training with p > 0, got "
                         f"{type(rng).__name__}; pass rng=numpy.random.default_rng(seed) (one Generator "
                         "for the whole run, so successive calls draw different masks)")
-    return Dropout(float(p), rng)(input)
+    return DropoutFn(float(p), rng)(input)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..autograd import Function
 
 
-class Linear(Function):
+class LinearFn(Function):
     """y = x @ W.T + b.   x: (..., in), W: (out, in), b: (out,) -> y: (..., out).
 
     One fused op instead of matmul + transpose + add: fewer temporaries and
@@ -36,8 +36,8 @@ class Linear(Function):
 def linear(input, weight, bias=None):
     """Affine map with PyTorch's weight layout (out_features, in_features)."""
     if bias is None:
-        return Linear()(input, weight)
-    return Linear()(input, weight, bias)
+        return LinearFn()(input, weight)
+    return LinearFn()(input, weight, bias)
 
 
 def flatten(input, start_dim=1):

@@ -16,7 +16,7 @@ def _check_reduction(reduction):
         raise ValueError(f"reduction={reduction!r} is not one of {REDUCTIONS}")
 
 
-class CrossEntropy(Function):
+class CrossEntropyFn(Function):
     """loss_i = -log softmax(z_i)[t_i].   z: (N, C) logits, t: (N,) class indices.
 
     Fused: forward keeps the log-probabilities, and the gradient is simply
@@ -71,7 +71,7 @@ def cross_entropy(input, target, reduction="mean"):
             bad = lo if lo < 0 else hi
             raise ValueError(f"cross_entropy: class index {bad} is out of range for {input.shape[1]} classes "
                              f"(valid: 0..{input.shape[1] - 1})")
-    return CrossEntropy(t, reduction)(input)
+    return CrossEntropyFn(t, reduction)(input)
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -24,7 +24,7 @@ def _channel_shape(x):
 
 
 # ---------------------------------------------------------------------------- batch norm
-class BatchNorm(Function):
+class BatchNormFn(Function):
     """y = (x - mean) / sqrt(var + eps) * w + b.   x: (N, C, *), w, b: (C,) -> y: x's shape.
 
     Training: mean and (biased) var are the batch statistics over (N, *), and the
@@ -109,9 +109,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             may both be None in training (batch statistics only, nothing tracked).
         weight, bias: optional (C,) Tensors (gamma and beta).
         training: use batch statistics (and update the running ones) instead of the running ones.
-        momentum: weight of the new batch in the running averages (see ``BatchNorm``).
+        momentum: weight of the new batch in the running averages (see ``BatchNormFn``).
         eps: added to the variance before the square root.
-    Returns a Tensor shaped like ``input``. The formulas are in ``BatchNorm``'s docstring.
+    Returns a Tensor shaped like ``input``. The formulas are in ``BatchNormFn``'s docstring.
     """
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects input of shape (N, C, *), got shape {input.shape}")
@@ -143,7 +143,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: training needs more than one value per channel to estimate a "
                          f"variance, got input of shape {input.shape}")
     params = [p for p in (weight, bias) if p is not None]
-    op = BatchNorm(rm, rv, training, momentum, eps, weight is not None, bias is not None)
+    op = BatchNormFn(rm, rv, training, momentum, eps, weight is not None, bias is not None)
     return op(input, *params)
 
 
@@ -171,7 +171,7 @@ def _window_sum(x, axis, before, after):
     return out
 
 
-class LocalResponseNorm(Function):
+class LocalResponseNormFn(Function):
     """y = x / s^beta, s = k + alpha / count * W(x^2), W a zero-padded window sum.   x: (N, C, *).
 
     across_channels (PyTorch's F.local_response_norm): W sums channels
@@ -250,4 +250,4 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, mode="across_
     if input.ndim < 3:
         raise ValueError(f"local_response_norm expects input of shape (N, C, *) with at least 3 dims, "
                          f"got shape {input.shape}")
-    return LocalResponseNorm(int(size), alpha, beta, k, mode)(input)
+    return LocalResponseNormFn(int(size), alpha, beta, k, mode)(input)
