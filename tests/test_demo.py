@@ -149,3 +149,75 @@ def test_cuda_without_a_gpu_is_a_clear_error(capsys, tmp_path):
         run_cli("--quick", "--out", str(tmp_path), "--device", "cuda")
     assert info.value.code == 2
     assert "--device='cuda' was requested but" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the output folder
+
+def test_an_existing_file_as_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "results"
+    target.write_text("not a folder")
+    monkeypatch.setattr(demo, "load_data", lambda *a: pytest.fail("work started before --out was checked"))
+    with pytest.raises(SystemExit) as info:
+        run_cli("--quick", "--out", str(target))
+    assert info.value.code == 2
+    assert "--out" in capsys.readouterr().err and target.read_text() == "not a folder"
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import os
+    if os.geteuid() == 0:  # root writes anywhere: make the parent a file instead
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "out"
+    monkeypatch.setattr(demo, "load_data", lambda *a: pytest.fail("work started before --out was checked"))
+    with pytest.raises(SystemExit) as info:
+        run_cli("--quick", "--out", str(out))
+    assert info.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_a_folder_with_foreign_files_is_not_replaced(tmp_path, capsys):
+    (tmp_path / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit):
+        run_cli("--quick", "--out", str(tmp_path), "--no-plots")
+    assert "thesis.tex" in capsys.readouterr().err
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_ctrl_c_while_writing_keeps_the_previous_run_whole(quick_run, tmp_path, monkeypatch):
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(quick_run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(demo.records, "write_json", interrupted)   # after the plots, before the JSON
+    with pytest.raises(SystemExit) as info:
+        run_cli("--quick", "--out", str(out), "--seed", "5")
+    assert info.value.code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # the old run, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]           # no staging folder left behind
+
+
+def test_a_rerun_replaces_the_previous_run_as_a_whole(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("--quick", "--out", str(out), "--seed", "3") == 0
+    assert run_cli("--quick", "--out", str(out), "--seed", "4", "--no-plots") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.csv", "results.json"]  # no old PNGs
+    assert json.loads((out / "results.json").read_text())["meta"]["seed"] == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_download_without_network_is_one_line(tmp_path, capsys, monkeypatch):
+    from tinynet import data as tdata
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("could not download train-images-idx3-ubyte.gz; nothing was saved")
+    monkeypatch.setattr(tdata, "load_mnist", offline)
+    with pytest.raises(SystemExit) as info:
+        run_cli("--quick", "--out", str(tmp_path / "o"), "--dataset", "mnist", "--model", "mlp", "--download")
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--download" in err and "Traceback" not in err

@@ -47,6 +47,7 @@ from tinynet import backend
 from tinynet.optim import SGD
 
 from . import models, records
+from .outdir import OutputFolderError, RunFolder
 from .train import HISTORY_KEYS, ProgressLine, final_accuracy, iterations_to_reach, train
 
 POLICIES = ("fixed", "triangular", "triangular2", "exp_range", "one_cycle")
@@ -64,6 +65,9 @@ DATASETS = {
     "mnist": ("cifar10_full", ("cifar10_full", "mlp", "logistic")),
     "cifar10": ("cifar10_full", ("cifar10_full", "mlp", "logistic")),
 }
+
+#: every file a demo run writes into --out (a folder holding anything else is not replaced)
+OUTPUT_FILES = ("results.csv", "results.json", "report.md", "range_test.png", "schedules.png", "accuracy.png")
 
 RESULT_COLUMNS = ("policy", "final_test_acc", "tail_test_acc_mean", "tail_test_acc_std", "best_test_acc",
                   "final_test_loss", "target_acc",
@@ -172,6 +176,9 @@ def load_data(cfg: DemoConfig, model_name: str) -> Data:
             raise DemoError(f"{e}\n(tinynet-clr demo: add --download to fetch it)") from None
         except ValueError as e:  # a file that fails its checksum or does not decode
             raise DemoError(str(e)) from None
+        except OSError as e:  # --download without a network, a refused connection, a full disk
+            raise DemoError(f"--download: could not get {cfg.dataset} ({e}); check the network connection, or "
+                            "put the files where the loader looks (docs/data.md)") from None
         x_train, x_test = split.x_train.astype(np.float32), split.x_test.astype(np.float32)
         if model_name == "cifar10_full":
             mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -362,6 +369,16 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> dict:
     """Run the demo and write its outputs to ``cfg.out``; returns the results dict (as results.json)."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     cfg = resolve(cfg)
+    try:  # before any work: a bad --out must not cost the whole run
+        folder = RunFolder(cfg.out, OUTPUT_FILES)
+    except OutputFolderError as e:
+        raise DemoError(str(e)) from None
+    with folder as staging:
+        return _run(cfg, staging, log)
+
+
+def _run(cfg: DemoConfig, staging: Path, log: Callable[[str], None]) -> dict:
+    """The run itself; outputs go to ``staging``, which becomes ``cfg.out`` once everything is written."""
     t_start = time.perf_counter()
     meta = records.run_metadata(seed=cfg.seed)
     plots = cfg.plots and matplotlib_available()
@@ -429,13 +446,12 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> dict:
     }
 
     log("[3/3] writing results" + (" and plots" if plots else "") + f" to {cfg.out}/")
-    cfg.out.mkdir(parents=True, exist_ok=True)
     if plots:
-        write_plots(cfg.out, bounds, schedules, budget, histories, runs, cfg)
+        write_plots(staging, bounds, schedules, budget, histories, runs, cfg)
     results["total_time_s"] = time.perf_counter() - t_start
-    records.write_csv(cfg.out / "results.csv", runs, RESULT_COLUMNS)
-    records.write_json(cfg.out / "results.json", results)
-    records.write_text(cfg.out / "report.md", report(results, plots))
+    records.write_csv(staging / "results.csv", runs, RESULT_COLUMNS)
+    records.write_json(staging / "results.json", results)
+    records.write_text(staging / "report.md", report(results, plots))
     print(summary_table(runs), flush=True)
     log(f"done in {results['total_time_s']:.0f} s")
     return results
