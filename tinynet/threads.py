@@ -1,0 +1,195 @@
+"""How many threads tinynet's kernels and the BLAS under NumPy may use.
+
+    import tinynet
+    with tinynet.threads.limit(1):      # this block: kernels and BLAS on one thread
+        train(...)
+    TINYNET_THREADS=2 python train.py   # a process's default (else: every core it may run on)
+
+The conv and pooling kernels split their work (column blocks and their matrix products,
+pooling planes, the input gradient) into pieces of a fixed size and, when more than one
+thread is allowed, run the pieces on that many threads: NumPy releases the GIL inside its
+loops and BLAS calls, so the threads really run side by side. While the pieces run, BLAS is
+held to one thread (each piece is one thread's work; two BLAS threads per piece would fight
+for the same cores). Outside those pieces, BLAS runs on the allowed number of threads.
+
+Results do not depend on the thread count: the pieces are cut the same way whatever it is,
+and partial sums are added in piece order (``parallel_map`` returns results in order).
+
+The setting is not a global: ``limit(n)`` holds it for the ``with`` block of the thread (or
+asyncio task) that entered it, through a ``contextvars.ContextVar``, and puts BLAS back as it
+was on exit. Several trainings side by side (one per process, e.g. ``clr.lab.grid.run_grid``)
+each take ``limit(cores // trainings)``, so that together they never ask for more threads than
+there are cores; oversubscribed OpenBLAS threads spin and made steps 8-20x slower.
+"""
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ENV_VAR = "TINYNET_THREADS"
+
+# the count set by the innermost ``limit`` block of this thread/task; None: the default
+_limit: contextvars.ContextVar[int | None] = contextvars.ContextVar("tinynet_threads", default=None)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(value, name: str = "threads") -> int:
+    """``value`` as a positive int, else TypeError/ValueError naming ``name``."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a number of threads; give a positive integer "
+                             "such as 1 or 2") from None
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} of type {type(value).__name__}")
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"{name}={value} must be at least 1 (one thread means no parallel work)")
+    return value
+
+
+def default_threads() -> int:
+    """``$TINYNET_THREADS`` when set, else ``available_cores()``."""
+    text = os.environ.get(ENV_VAR)
+    if text is None or not text.strip():
+        return available_cores()
+    return check_threads(text, name=ENV_VAR)
+
+
+def current() -> int:
+    """The thread count in force here: the innermost ``limit`` block's, else ``default_threads()``."""
+    n = _limit.get()
+    return default_threads() if n is None else n
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+class _Blas:
+    """threadpoolctl's view of the BLAS libraries loaded in this process, found once (the scan is slow)."""
+
+    _lock = threading.Lock()
+    _controller = None
+
+    @classmethod
+    def controller(cls):
+        with cls._lock:
+            if cls._controller is None:
+                import numpy  # noqa: F401  (loads NumPy's BLAS, so the scan finds it)
+                from threadpoolctl import ThreadpoolController
+
+                cls._controller = ThreadpoolController()
+            return cls._controller
+
+
+def _blas_libraries() -> list:
+    return [lib for lib in _Blas.controller().lib_controllers if lib.user_api == "blas"]
+
+
+def blas_threads() -> int | None:
+    """The thread count of NumPy's BLAS now (None when threadpoolctl finds no BLAS)."""
+    libs = _blas_libraries()
+    return libs[0].get_num_threads() if libs else None
+
+
+@contextmanager
+def _blas_limited(n: int) -> Iterator[None]:
+    """BLAS on ``n`` threads inside the block, as before afterwards (process-wide while it lasts).
+
+    Talks to the libraries directly (about 1 us) rather than through ``threadpoolctl.threadpool_limits``
+    (about 80 us, too slow around every kernel call).
+    """
+    libs = _blas_libraries()
+    before = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(n)
+    try:
+        yield
+    finally:
+        for lib, k in zip(libs, before):
+            lib.set_num_threads(k)
+
+
+@contextmanager
+def limit(n: int) -> Iterator[int]:
+    """Inside the block, tinynet's kernels use ``n`` threads and NumPy's BLAS ``n`` threads.
+
+    Nested blocks apply the innermost count; leaving a block restores the outer one. BLAS's
+    count is process-wide (a property of the library, not of a Python thread): do not run
+    ``limit`` blocks with different counts in several threads of one process at once.
+    """
+    n = check_threads(n, name="threads")
+    token = _limit.set(n)
+    try:
+        with _blas_limited(n):
+            yield n
+    finally:
+        _limit.reset(token)
+
+
+# ----------------------------------------------------------------------------- parallel pieces
+class _Pools:
+    """Worker threads kept between calls (starting threads for every kernel call costs more than
+    small kernels take). A cache of idle workers, not a setting: the count comes from ``current()``."""
+
+    _lock = threading.Lock()
+    _by_size: dict[int, ThreadPoolExecutor] = {}
+
+    @classmethod
+    def get(cls, n: int) -> ThreadPoolExecutor:
+        with cls._lock:
+            pool = cls._by_size.get(n)
+            if pool is None:
+                pool = cls._by_size[n] = ThreadPoolExecutor(n - 1, thread_name_prefix=f"tinynet{n}")
+            return pool
+
+    @classmethod
+    def forget(cls) -> None:
+        """After fork: the child has none of the parent's worker threads."""
+        cls._lock = threading.Lock()
+        cls._by_size = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Pools.forget)
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None) -> list[R]:
+    """``[fn(item) for item in items]``, spread over ``threads`` threads (default ``current()``).
+
+    The calling thread takes a share; BLAS is held to one thread while the pieces run. With one
+    thread or one item it is the plain loop. ``fn`` must only write to memory no other piece
+    writes (each piece its own output rows). The results come back in the order of ``items``.
+    """
+    items = list(items)
+    n = min(current() if threads is None else threads, len(items))
+    if n <= 1:
+        return [fn(item) for item in items]
+    pool = _Pools.get(n)
+    with _blas_limited(1):
+        # the pool's n-1 workers take items n-1 apart... simplest fair split: strided shares
+        shares = [items[k::n] for k in range(n)]
+        futures = [pool.submit(_run_share, fn, share) for share in shares[1:]]
+        first = _run_share(fn, shares[0])
+        rest = [f.result() for f in futures]
+    out: list = [None] * len(items)
+    for k, res in enumerate([first] + rest):
+        out[k::n] = res
+    return out
+
+
+def _run_share(fn, share):
+    return [fn(item) for item in share]
