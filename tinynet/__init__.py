@@ -4,7 +4,7 @@
     x = tn.Tensor(np.ones((2, 3)), requires_grad=True)
     (x * x).sum().backward()      # x.grad == 2 * x
 """
-from . import backend
+from . import backend, threads
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .ops import concatenate, stack, where
@@ -19,6 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
-    "concatenate", "stack", "where", "functional", "backend",
+    "concatenate", "stack", "where", "functional", "backend", "threads",
     "nn", "optim", "save", "load", "data",
 ]
