@@ -7,6 +7,9 @@ is how the graph is remembered. Operators and methods only build ops from
 """
 from __future__ import annotations
 
+import decimal
+import numbers
+
 import numpy as np
 
 from . import backend
@@ -23,8 +26,11 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
     Args:
-        data: array-like, scalar, or Tensor. Python floats and lists become float32;
-            NumPy/CuPy arrays keep their dtype unless ``dtype`` is given.
+        data: a number, a nested list/tuple of numbers, a NumPy/CuPy array, or a Tensor.
+            Python floats (and lists holding one) become float32, Python ints int64; arrays
+            keep their dtype unless ``dtype`` is given. None, strings, complex numbers and
+            ragged lists are refused with a TypeError/ValueError instead of becoming NaN,
+            a string tensor or a real part.
         requires_grad: track operations on this tensor so ``backward`` can fill ``.grad``.
             Only floating-point tensors can require gradients.
         dtype: NumPy dtype to convert to (e.g. ``np.float64`` for gradient checks).
@@ -41,14 +47,15 @@ class Tensor:
             device = backend.device_of(data) if _is_array(data) else backend.default_device()
         device = backend.check_device(device)
         xp = backend.xp_for_device(device)
-        if dtype is None and not _is_array(data):
-            probe = np.asarray(data)
-            dtype = DEFAULT_FLOAT if probe.dtype.kind in "fc" or probe.dtype == object else None
-        arr = backend.to_device(data, device)
-        arr = xp.asarray(arr, dtype=dtype)
-        if arr.dtype == object:
-            raise TypeError(f"Tensor data must be numeric, got an object array from {type(data).__name__}")
-        self.data = arr
+        if dtype is not None:
+            dtype = _real_dtype("dtype", dtype, dtype)
+        given = data
+        if not _is_array(data) or data.dtype == object:
+            data = _host_numbers(data)
+            if dtype is None and data.dtype.kind == "f":
+                dtype = DEFAULT_FLOAT  # Python floats are float64; tinynet defaults to float32 like torch
+        _real_dtype("data", data.dtype, given)
+        self.data = xp.asarray(backend.to_device(data, device), dtype=dtype)
         self.grad = None
         self._ctx = None
         self.requires_grad = False
@@ -98,6 +105,9 @@ class Tensor:
         return self._ctx is None
 
     def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor: it has no first dimension; use .item() for its value "
+                            "or .size for its number of elements")
         return len(self.data)
 
     def __repr__(self):
@@ -287,6 +297,64 @@ class Tensor:
 
 def _is_array(x) -> bool:
     return isinstance(x, np.ndarray) or backend.device_of(x) == "cuda"
+
+
+def _real_dtype(name, dtype, value) -> np.dtype:
+    """``dtype`` as a NumPy dtype when it is bool, an integer or a float; tinynet has no complex,
+    text or date tensors, and says so instead of dropping an imaginary part or storing strings."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is not None and dt.kind in "biuf":
+        return dt
+    what = f"dtype={_short(value)}" if name == "dtype" else f"data {_short(value)}"
+    if dt is not None and dt.kind == "c":
+        raise TypeError(f"Tensor: {what} is complex; tinynet tensors hold real numbers, "
+                        "so pass x.real, x.imag or abs(x)")
+    raise TypeError(f"Tensor: {what} is not numeric{f' (dtype {dt})' if dt is not None else ''}; "
+                    "pass numbers, or a dtype such as np.float32, np.float64, np.int64 or bool")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _host_numbers(data) -> np.ndarray:
+    """A NumPy array from a number or a nested list/tuple of numbers (object arrays of numbers too).
+
+    NumPy alone would turn None into NaN, a dict into float()'s message, and ['1', 'a'] into a
+    string array; each becomes an error that names the culprit here.
+    """
+    try:
+        arr = np.asarray(data)
+    except ValueError:  # ragged rows, or Tensors inside a list
+        arr = None
+    if arr is None or arr.dtype == object:
+        for x in (_leaves(data) if arr is None else arr.flat):
+            if isinstance(x, Tensor):
+                raise TypeError("Tensor: data is a list holding Tensors; use tinynet.stack(tensors) "
+                                "(which keeps the graph) or Tensor([t.item() for t in tensors])")
+            if not isinstance(x, (numbers.Real, decimal.Decimal)):
+                hint = ("use float('nan') for a missing value" if x is None else
+                        "convert it to a number or an array first")
+                raise TypeError(f"Tensor: data holds {_short(x)} of type {type(x).__name__}, not a number; {hint}")
+        if arr is None:
+            raise ValueError(f"Tensor: data {_short(data)} is ragged: nested lists need rows of one length")
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _leaves(data):
+    """The non-sequence items of a nested list/tuple, depth first, without recursion."""
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+        else:
+            yield x
 
 
 def _operand(x, like: Tensor) -> Tensor:
