@@ -1,5 +1,9 @@
-"""tinynet.save / tinynet.load: exact round trips, nested optimizer state, atomic writes, bad files."""
+"""tinynet.save / tinynet.load: exact round trips, nested optimizer state, atomic writes, bad files,
+and hostile files (bombs, lying headers, FIFOs, deep nesting) refused before anything is allocated."""
+import io
+import json
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -167,7 +171,7 @@ def _missing_array(path):
     (_plain_npz, "not written by tinynet.save"),
     (_npy, "single .npy array"),
     (_bad_json, "JSONDecodeError"),
-    (_missing_array, "KeyError"),
+    (_missing_array, "refers to array a0, which the archive does not hold"),
 ])
 def test_load_corrupt_file_raises_value_error_with_path(tmp_path, corrupt, match):
     path = tmp_path / "bad.npz"
@@ -176,3 +180,138 @@ def test_load_corrupt_file_raises_value_error_with_path(tmp_path, corrupt, match
     with pytest.raises(ValueError, match=match) as err:
         tn.load(path)
     assert str(path) in str(err.value)
+
+
+# --- hostile files: every size is checked before it is allocated --------------------------------
+
+def npy_bytes(array=None, header=None):
+    """The .npy bytes of ``array``, or a bare header dict followed by no data."""
+    f = io.BytesIO()
+    if header is None:
+        np.lib.format.write_array(f, np.asarray(array), allow_pickle=True)
+    else:
+        np.lib.format.write_array_header_1_0(f, header)
+    return f.getvalue()
+
+
+def write_crafted(path, tree, members, compression=zipfile.ZIP_STORED):
+    """An archive with tinynet's metadata for ``tree`` and the given raw members (name -> bytes)."""
+    meta = json.dumps({"format": "tinynet-state", "version": 1, "tree": tree}).encode()
+    with zipfile.ZipFile(path, "w", compression=compression) as z:
+        z.writestr("__tinynet__.npy", npy_bytes(np.frombuffer(meta, np.uint8)))
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def nested(depth):
+    """A tree node of lists ``depth`` levels deep."""
+    node = {"value": 1}
+    for _ in range(depth):
+        node = {"list": [node]}
+    return node
+
+
+def test_a_zip_bomb_is_refused_before_inflating(tmp_path):
+    """4 MiB of zeros deflate to a few kB; by default a file may not unpack to more than its size."""
+    big = np.zeros(1 << 20, dtype=np.float32)
+    path = write_crafted(tmp_path / "bomb.npz", {"dict": [["w", {"array": 0}]]}, {"a0.npy": npy_bytes(big)},
+                         compression=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 20_000
+    with pytest.raises(ValueError, match=r"unpack to \d+ bytes, more than max_bytes=\d+ \(the size of the file\)"
+                       ) as err:
+        tn.load(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(ValueError, match="more than max_bytes=4000000;"):
+        tn.load(path, max_bytes=4_000_000)
+    np.testing.assert_array_equal(tn.load(path, max_bytes=5 << 20)["w"], big)  # trusted: the caller raises it
+
+
+@pytest.mark.parametrize("member, match", [
+    # a header declaring 4 TiB in a 100-byte member: np.load would try to allocate it
+    (npy_bytes(header={"descr": "<f4", "fortran_order": False, "shape": (1 << 40,)}),
+     r"declares shape \(1099511627776,\) of float32 \(4398046511104 bytes\) but the member holds 0"),
+    (npy_bytes(np.arange(4.0))[:-8], r"declares shape \(4,\) of float64 \(32 bytes\) but the member holds 24"),
+    (npy_bytes(np.arange(4.0)) + b"x", "member holds 33"),
+    (npy_bytes(np.array([None, 1], dtype=object)), "holds Python objects"),
+    (b"not an npy file at all", "the magic string is not correct"),
+])
+def test_lying_array_headers_are_refused_before_allocation(tmp_path, member, match):
+    path = write_crafted(tmp_path / "bad.npz", {"dict": [["w", {"array": 0}]]}, {"a0.npy": member})
+    with pytest.raises(ValueError, match=match) as err:
+        tn.load(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("tree, match", [
+    (nested(100), "nested more than 64 levels"),
+    ({"dict": [["a", {"array": 0}], ["b", {"array": 0}]]}, "refers to array a0 twice"),
+    ({"array": -1}, "refers to array -1"),
+    ({"array": "a0"}, "refers to array 'a0'"),
+    ({"dict": [[None, {"value": 1}]]}, "expected \\[str or int key, node\\]"),
+    ({"value": {"x": 1}}, "expected a JSON scalar"),
+    ({"pickle": "x"}, "unknown node"),
+    ([1, 2], "not a one-entry object"),
+])
+def test_malformed_trees_are_refused(tmp_path, tree, match):
+    path = write_crafted(tmp_path / "bad.npz", tree, {"a0.npy": npy_bytes(np.arange(3))})
+    with pytest.raises(ValueError, match=match) as err:
+        tn.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_metadata_nested_100000_deep_is_a_value_error(tmp_path):
+    """json's parser recurses per level: RecursionError must not escape."""
+    depth = 100_000
+    tree = '{"list": [' * depth + '{"value": 1}' + "]}" * depth
+    meta = ('{"format": "tinynet-state", "version": 1, "tree": ' + tree + "}").encode()
+    with zipfile.ZipFile(tmp_path / "deep.npz", "w") as z:
+        z.writestr("__tinynet__.npy", npy_bytes(np.frombuffer(meta, np.uint8)))
+    with pytest.raises(ValueError, match="nested more than the parser's recursion limit") as err:
+        tn.load(tmp_path / "deep.npz")
+    assert "deep.npz" in str(err.value)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    state = {"x": 1}
+    for _ in range(70):
+        state = {"x": state}
+    with pytest.raises(ValueError, match="nested more than 64 levels"):
+        tn.save(state, tmp_path / "deep.npz")
+    assert os.listdir(tmp_path) == []
+    ok = {"x": 1}
+    for _ in range(60):
+        ok = {"x": ok}
+    tn.save(ok, tmp_path / "ok.npz")
+    assert tn.load(tmp_path / "ok.npz") == ok
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "state.npz"
+    os.mkfifo(fifo)
+
+    def unblock():  # if load ever blocks on the FIFO again, feed it EOF so the test fails instead of hanging
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # nobody is reading: load did not block
+            pass
+    watchdog = threading.Timer(10, unblock)
+    watchdog.start()
+    try:
+        with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\), not a regular file") as err:
+            tn.load(fifo)
+    finally:
+        watchdog.cancel()
+    assert str(fifo) in str(err.value)
+
+
+def test_a_directory_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="is a directory, not a regular file"):
+        tn.load(tmp_path)
+
+
+@pytest.mark.parametrize("max_bytes", [-1, 1.5, True, "1"])
+def test_max_bytes_must_be_a_non_negative_int(tmp_path, max_bytes):
+    with pytest.raises(TypeError, match="max_bytes must be a non-negative int"):
+        tn.load(tmp_path / "x.npz", max_bytes=max_bytes)

@@ -220,17 +220,18 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy ``state`` (name -> array or Tensor) into the parameters and buffers in place.
 
-        Values are cast to each tensor's dtype and moved to its device. Every problem is checked
-        before anything is written, and one ValueError names them all: entries of the wrong shape
-        always; missing and unexpected names too when ``strict``. Returns
-        ``(missing_keys, unexpected_keys)``.
+        Values are cast to each tensor's dtype and moved to its device. Every problem is checked,
+        and every value cast, before anything is written, and one ValueError names them all:
+        entries of the wrong shape, and values that cannot be cast faithfully (see
+        ``_cast_for_load``) always; missing and unexpected names too when ``strict``. So a failed
+        load leaves the module as it was. Returns ``(missing_keys, unexpected_keys)``.
         """
         if not hasattr(state, "items"):
             raise TypeError(f"load_state_dict expects a dict of name -> array, got {type(state).__name__}")
         own = dict(self._state_items())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        values, mis_shaped = {}, []
+        values, mis_shaped, mis_typed = {}, [], []
         for name, t in own.items():
             if name not in state:
                 continue
@@ -239,7 +240,10 @@ class Module:
             v = v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v)
             if tuple(v.shape) != t.shape:
                 mis_shaped.append(f"{name} (expected shape {t.shape}, got {tuple(v.shape)})")
-            values[name] = v
+                continue
+            values[name], problem = _cast_for_load(v, t)
+            if problem:
+                mis_typed.append(f"{name} ({problem})")
         problems = []
         if strict and missing:
             problems.append("missing: " + ", ".join(missing))
@@ -247,12 +251,13 @@ class Module:
             problems.append("unexpected: " + ", ".join(map(str, unexpected)))
         if mis_shaped:
             problems.append("wrong shape: " + ", ".join(mis_shaped))
+        if mis_typed:
+            problems.append("cannot cast: " + ", ".join(mis_typed))
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__} failed, nothing was loaded; "
                              + "; ".join(problems))
-        for name, v in values.items():
-            t = own[name]
-            t.data[...] = backend.to_device(v, t.device).astype(t.dtype, copy=False)
+        for name, v in values.items():  # all cast and checked: these writes cannot fail halfway
+            own[name].data[...] = v
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
@@ -267,3 +272,31 @@ class Module:
         lines = ([extra] if extra else []) + [
             f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
         return f"{type(self).__name__}(\n" + "".join(f"  {line}\n" for line in lines) + ")"
+
+
+
+def _cast_for_load(value, tensor):
+    """(value cast to ``tensor``'s dtype on its device, None), or (None, why it cannot be).
+
+    Only numbers load (bool, int, float arrays): an object array (None becomes NaN), strings or
+    complex values (the imaginary part would be dropped) are refused. The cast must be faithful:
+    into an integer or bool tensor it must be exact (1.7 is not an int, NaN is not either, 300 is
+    not a uint8), and into a float tensor no finite value may become inf (1e40 into float32).
+    Rounding to the nearer float (float64 weights into a float32 model) is allowed.
+    """
+    src = np.dtype(value.dtype)
+    if src.kind not in "biuf":
+        return None, f"dtype {src}; expected numbers (bool, int or float) to cast to {tensor.dtype}"
+    value = backend.to_device(value, tensor.device)
+    xp = backend.get_array_module(value)
+    with np.errstate(all="ignore"):  # overflow is reported below, by name, instead of warned
+        cast = value.astype(tensor.dtype)
+        if cast.dtype.kind == "f":
+            overflow = xp.isfinite(value) & ~xp.isfinite(cast)
+            if bool(overflow.any()):
+                worst = value[overflow].reshape(-1)[0].item()
+                return None, f"{worst!r} is beyond the range of {tensor.dtype}"
+        elif not bool((cast.astype(src) == value).all()):
+            bad = value[cast.astype(src) != value].reshape(-1)[0].item()
+            return None, f"{bad!r} is not exactly representable as {tensor.dtype}"
+    return cast, None
