@@ -2,13 +2,16 @@
 import gzip
 import os
 import hashlib
+import struct
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinynet.data import decode_idx, download, encode_idx, load_fashion_mnist, read_idx
-from tinynet.data.mnist import FASHION_MNIST, MNIST, IdxDataset, IdxFile, load_idx_dataset, read_idx_file
+from tinynet.data.idx import MAX_DIMS
+from tinynet.data.mnist import FASHION_MNIST, MNIST, IdxDataset, IdxFile, load_idx_dataset
 
 # the shared data folder beside the checkout (../shared/data), or $TINYNET_SHARED_DATA
 SHARED = Path(os.environ.get("TINYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -41,19 +44,94 @@ def test_encode_rejects_unsupported_dtype():
 GOOD = encode_idx(np.arange(12, dtype=np.uint8).reshape(3, 4))
 
 
+def header(code, dims):
+    """An IDX header: type code and the sizes of the dimensions."""
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def read_as(form, data, tmp_path):
+    """Decode `data` as bytes, or read it from a file written plain or gzipped; the source's name."""
+    if form == "bytes":
+        return lambda: decode_idx(data, source="some/file"), "some/file"
+    path = tmp_path / ("x-idx-ubyte.gz" if form == "gz" else "x-idx-ubyte")
+    path.write_bytes(gzip.compress(data) if form == "gz" else data)
+    return lambda: read_idx(path), str(path)
+
+
 @pytest.mark.parametrize("data, match", [
     (b"\x00\x00", "too short"),
     (b"\x1f\x8b\x08\x00" + GOOD[4:], "magic number 1f8b0800"),        # still gzipped
     (b"\x00\x00\x07\x02" + GOOD[4:], "magic number 00000702"),        # unknown type code
     (b"\x00\x01\x08\x02" + GOOD[4:], "magic number"),
-    (GOOD[:6], "declares 2 dimensions"),
+    (GOOD[:6], "declares 2 dimensions but the file ends after 6 bytes"),
     (GOOD[:-1], "needs 12 data bytes but the file holds 11"),
-    (GOOD + b"\x00", "needs 12 data bytes but the file holds 13"),
+    (GOOD + b"\x00", "needs 12 data bytes but the file holds (13|more than 12)"),
+    # NumPy's own message ("maximum supported dimension ...") would not name the file
+    (header(0x08, [1] * 255), f"declares 255 dimensions, more than the {MAX_DIMS}"),
+    (header(0x08, [1] * 40) + b"\x07", f"declares 40 dimensions, more than the {MAX_DIMS}"),
 ])
-def test_corrupt_idx(data, match):
+@pytest.mark.parametrize("form", ["bytes", "file", "gz"])
+def test_corrupt_idx(tmp_path, form, data, match):
+    read, source = read_as(form, data, tmp_path)
     with pytest.raises(ValueError, match=match) as info:
-        decode_idx(data, source="some/file")
-    assert str(info.value).startswith("some/file")
+        read()
+    assert str(info.value).startswith(source)
+
+
+@pytest.mark.parametrize("dims", [[1 << 31], [60000, 28, 28, 4096], [0xFFFFFFFF] * 3])
+def test_a_header_declaring_gigabytes_is_refused_before_allocation(tmp_path, dims):
+    """A 40-byte .gz declaring up to 2^96 bytes: refused by the header alone (nothing inflated)."""
+    path = tmp_path / "bomb-idx-ubyte.gz"
+    path.write_bytes(gzip.compress(header(0x08, dims) + b"\x00" * 16))
+    with pytest.raises(ValueError, match=r"declares \d+ bytes, more than max_bytes=1073741824") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_the_size_is_checked_before_the_data_is_inflated(tmp_path):
+    """4 MiB of zeros deflate to 4 kB; the stream is cut just after the header. Refusing the size
+    (and not reporting the damaged stream) shows that nothing past the header was inflated."""
+    path = tmp_path / "big-idx-ubyte.gz"
+    path.write_bytes(gzip.compress(header(0x08, [4, 1024, 1024]) + bytes(4 << 20))[:200])
+    with pytest.raises(ValueError, match="declares 4194304 bytes, more than max_bytes=1000000") as info:
+        read_idx(path, max_bytes=1_000_000)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="damaged gzip"):
+        read_idx(path, max_bytes=4 << 20)  # allowed: now the cut stream is found
+
+
+def test_max_bytes_can_be_raised_for_a_trusted_file(tmp_path):
+    path = tmp_path / "big-idx-ubyte.gz"
+    path.write_bytes(gzip.compress(encode_idx(np.ones((64, 64), np.uint8))))
+    with pytest.raises(ValueError, match="more than max_bytes=4000"):
+        read_idx(path, max_bytes=4000)
+    assert read_idx(path, max_bytes=4096).sum() == 4096
+
+
+@pytest.mark.parametrize("max_bytes", [-1, 2.0, None, True])
+def test_max_bytes_must_be_a_non_negative_int(tmp_path, max_bytes):
+    with pytest.raises(TypeError, match="max_bytes must be a non-negative int"):
+        read_idx(tmp_path / "x", max_bytes=max_bytes)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "x-idx1-ubyte.gz"
+    os.mkfifo(fifo)
+
+    def unblock():  # should read_idx ever block on the FIFO, end it so that the test fails, not hangs
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    watchdog = threading.Timer(10, unblock)
+    watchdog.start()
+    try:
+        with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\), not a regular file") as info:
+            read_idx(fifo)
+    finally:
+        watchdog.cancel()
+    assert str(fifo) in str(info.value)
 
 
 def test_truncated_gzip_names_the_file(tmp_path):
@@ -86,7 +164,7 @@ def _need(path):
 def test_real_mnist_files_decode_and_verify(file, shape, first):
     path = _need(SHARED / "mnist" / f"{file.name}.gz")
     assert download.md5_file(path) == file.gz_md5  # these are the official .gz files
-    a = read_idx_file(path, file.raw_md5)
+    a = read_idx(path, md5=file.raw_md5)
     assert a.shape == shape and a.dtype == np.uint8
     if first is not None:
         assert a[:10].tolist() == first
@@ -191,6 +269,19 @@ def test_wrong_contents_fail_the_checksum_unless_verify_is_false(isolated):
     assert load_idx_dataset(spec, root=root, verify=False).x_test.shape == (4, 1, 28, 28)
 
 
+def test_verified_files_must_declare_the_official_shape_before_anything_is_read(isolated):
+    """With verify=True a header larger than the official file is refused before allocating, not
+    after inflating it for the md5 check."""
+    spec = fake_spec(isolated / "server")
+    official = IdxFile(spec.test_images.name, None, "0" * 32, shape=(4, 28, 28))
+    spec = IdxDataset(**{**spec.__dict__, "test_images": official})
+    (isolated / "server" / f"{official.name}.gz").write_bytes(
+        gzip.compress(header(0x08, [400, 28, 28]))[:100])  # declares 100x the official size; cut short
+    with pytest.raises(ValueError, match=r"declares 313600 bytes, more than max_bytes=3136\b") as info:
+        load_idx_dataset(spec, root=isolated / "server")
+    assert official.name in str(info.value)
+
+
 def test_tampered_download_is_rejected_and_not_cached(isolated):
     spec = fake_spec(isolated / "server")
     (isolated / "server" / f"{spec.train_labels.name}.gz").write_bytes(gzip.compress(b"evil"))
@@ -224,4 +315,6 @@ def test_specs_are_complete():
         for field in KINDS:
             file = getattr(spec, field)
             assert len(file.gz_md5) == len(file.raw_md5) == 32
+            n = 60000 if field.startswith("train") else 10000
+            assert file.shape == ((n, 28, 28) if field.endswith("images") else (n,))
         assert len(spec.classes) == 10 and spec.mirrors

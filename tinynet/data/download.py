@@ -25,6 +25,10 @@ from typing import Iterable, Sequence
 
 SYSTEM_DIR = Path("/usr/share/datasets")
 ENV_VAR = "TINYNET_DATA"
+# The most bytes one data file (an IDX file's contents, a CIFAR-10 batch) may unpack to unless the
+# caller allows more: 20 times the largest official file (MNIST's 47 MB), room for EMNIST (550 MB),
+# and a bound on what a small compressed file can make tinynet allocate.
+MAX_BYTES = 1 << 30
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
 
@@ -83,8 +87,12 @@ def not_found_error(what: str, name: str, filename: str, root: str | Path | None
                              + "\n".join(places) + "\nWays to get it:\n" + "\n".join(ways))
 
 
-def md5_bytes(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+def md5_bytes(*parts: bytes) -> str:
+    """The md5 of the concatenated `parts` (without concatenating them)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def md5_file(path: str | Path) -> str:

@@ -6,25 +6,34 @@ place). Every file that is *read*, wherever it was found, must match the second:
 for the data, and it also accepts copies that were re-compressed, like the ones Debian's
 ``dataset-fashion-mnist`` package installs (their ``.gz`` md5 differs, their contents do not), or
 uncompressed copies. ``verify=False`` skips both checks (for your own files in the same format).
+
+Sizes. A file's header is read before its data, and the size it declares is checked before any
+memory is allocated: against the official size when verifying, else against ``max_bytes``
+(`tinynet.data.download.MAX_BYTES`, 1 GiB, by default). So a small, hostile ``.gz`` cannot inflate
+into a large allocation before its checksum fails.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import math
+
 import numpy as np
 
 from .dataset import Split
-from .download import check_md5, find_or_download, md5_bytes
-from .idx import decode_idx, read_bytes
+from .download import MAX_BYTES, find_or_download
+from .idx import read_idx
 
 
 @dataclass(frozen=True)
 class IdxFile:
-    """One official IDX file: its name without ``.gz`` and the md5 of the .gz and of the contents."""
+    """One official IDX file: its name without ``.gz``, the md5 of the .gz and of the contents, and
+    the shape of its array (all official files hold uint8)."""
     name: str
     gz_md5: str | None
     raw_md5: str | None
+    shape: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,13 +56,13 @@ MNIST = IdxDataset(
     # LeCun's page is the official source; the S3 copy is the mirror torchvision uses (same files)
     mirrors=("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
     train_images=IdxFile("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                         "6bbc9ace898e44ae57da46a324031adb"),
+                         "6bbc9ace898e44ae57da46a324031adb", (60000, 28, 28)),
     train_labels=IdxFile("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432",
-                         "a25bea736e30d166cdddb491f175f624"),
+                         "a25bea736e30d166cdddb491f175f624", (60000,)),
     test_images=IdxFile("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3",
-                        "2646ac647ad5339dbf082846283269ea"),
+                        "2646ac647ad5339dbf082846283269ea", (10000, 28, 28)),
     test_labels=IdxFile("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c",
-                        "27ae3e4e09519cfbb04c329615203637"),
+                        "27ae3e4e09519cfbb04c329615203637", (10000,)),
     classes=tuple(str(d) for d in range(10)),
 )
 
@@ -61,37 +70,33 @@ FASHION_MNIST = IdxDataset(
     title="Fashion-MNIST", folder="fashion-mnist",
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     train_images=IdxFile("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                         "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+                         "f4a8712d7a061bf5bd6d2ca38dc4d50a", (60000, 28, 28)),
     train_labels=IdxFile("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe",
-                         "9018921c3c673c538a1fc5bad174d6f9"),
+                         "9018921c3c673c538a1fc5bad174d6f9", (60000,)),
     test_images=IdxFile("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79",
-                        "8181f5470baa50b63fa0f6fddb340f0a"),
+                        "8181f5470baa50b63fa0f6fddb340f0a", (10000, 28, 28)),
     test_labels=IdxFile("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310",
-                        "15d484375f8d13e6eb1aabb0c3f46965"),
+                        "15d484375f8d13e6eb1aabb0c3f46965", (10000,)),
     classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     ways=("apt-get install dataset-fashion-mnist   (installs /usr/share/datasets/fashion-mnist/)",),
 )
 
 
-def read_idx_file(path: str | Path, raw_md5: str | None) -> np.ndarray:
-    """Decode one IDX file (``.gz`` or not), checking the md5 of its contents unless raw_md5 is None."""
-    data = read_bytes(path)
-    if raw_md5 is not None:
-        check_md5(md5_bytes(data), raw_md5, str(path), "the decompressed contents",
-                  "Delete it and get it again (e.g. with download=True), or pass verify=False "
-                  "if it is deliberately not the official file.")
-    return decode_idx(data, source=str(path))
+def load_idx_dataset(spec: IdxDataset, root=None, download: bool = False, verify: bool = True,
+                     max_bytes: int = MAX_BYTES) -> Split:
+    """Load the four IDX files of `spec`; see `load_mnist` for the arguments and the result.
 
-
-def load_idx_dataset(spec: IdxDataset, root=None, download: bool = False,
-                     verify: bool = True) -> Split:
-    """Load the four IDX files of `spec`; see `load_mnist` for the arguments and the result."""
+    `max_bytes` caps what one file may unpack to when ``verify=False`` (when verifying, each file
+    must declare its official size).
+    """
     def get(file: IdxFile) -> tuple[np.ndarray, Path]:
         path = find_or_download(spec.title, spec.folder, file.name + ".gz", alternatives=(file.name,),
                                 root=root, mirrors=spec.mirrors, md5=file.gz_md5 if verify else None,
                                 download=download, ways=spec.ways)
-        return read_idx_file(path, file.raw_md5 if verify else None), path
+        official = verify and file.shape is not None
+        limit = min(max_bytes, math.prod(file.shape)) if official else max_bytes
+        return read_idx(path, max_bytes=limit, md5=file.raw_md5 if verify else None), path
 
     x_train, y_train = _images_and_labels(spec, get(spec.train_images), get(spec.train_labels))
     x_test, y_test = _images_and_labels(spec, get(spec.test_images), get(spec.test_labels))
