@@ -304,8 +304,22 @@ def test_kaiming_uniform_bound_and_gain_table():
     assert init.calculate_fans((8, 4, 3, 3)) == (36, 72)
     with pytest.raises(ValueError, match="at least 2 dims"):
         init.xavier_uniform_(nn.Parameter(np.empty(3)), rng=0)
-    with pytest.raises(ValueError, match="unknown nonlinearity 'swish'"):
+    with pytest.raises(ValueError, match=r"calculate_gain: nonlinearity must be one of .*'relu'.*, got 'swish'"):
         init.calculate_gain("swish")
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda w: init.normal_(w, std=-1.0, rng=0), ValueError, r"normal_: std must be a finite number >= 0, got -1.0"),
+    (lambda w: init.normal_(w, mean="0", rng=0), TypeError, r"normal_: mean must be a real number"),
+    (lambda w: init.uniform_(w, 1.0, 0.0, rng=0), ValueError, r"uniform_: need a <= b, got a=1.0, b=0.0"),
+    (lambda w: init.kaiming_normal_(w, mode="fan_avg", rng=0), ValueError, r"init: mode must be one of \('fan_in', 'fan_out'\), got 'fan_avg'"),
+    (lambda w: init.kaiming_normal_(w, a="x", rng=0), TypeError, r"calculate_gain: param \(the negative slope\) must be a real number"),
+])
+def test_initialisers_reject_bad_arguments(call, exc, match):
+    w = nn.Parameter(np.zeros((3, 2)))
+    with pytest.raises(exc, match=match):
+        call(w)
+    assert not w.data.any()  # nothing was written
 
 
 def test_constant_initialisers():

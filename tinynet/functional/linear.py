@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
+from ..checks import same_kind, tensor
 
 
 class LinearFn(Function):
@@ -12,9 +13,6 @@ class LinearFn(Function):
     """
 
     def forward(self, x, w, b=None):
-        if x.shape[-1] != w.shape[1]:
-            raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
-                             f"expects {w.shape[1]} (weight shape {w.shape} is (out_features, in_features))")
         self.x, self.w = x, w
         y = x @ w.T
         if b is not None:
@@ -34,9 +32,24 @@ class LinearFn(Function):
 
 
 def linear(input, weight, bias=None):
-    """Affine map with PyTorch's weight layout (out_features, in_features)."""
+    """Affine map with PyTorch's weight layout.   input (..., in), weight (out, in), bias (out,) -> (..., out).
+
+    Checked on every call, because each is cheap and catches a real mistake: Tensors only, the
+    feature counts, and one dtype and device for all three (float64 data into a float32 layer
+    would otherwise run in float64 and fail only at ``optimizer.step()``, as PyTorch refuses too).
+    """
+    tensor("linear", "input", input)
+    tensor("linear", "weight", weight, ndim=2, layout="(out_features, in_features)")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input shape {input.shape} must end in the weight's in_features={weight.shape[1]} "
+                         f"(weight shape {weight.shape} is (out_features, in_features))")
+    same_kind("linear", "input", input, "weight", weight)
     if bias is None:
         return LinearFn()(input, weight)
+    tensor("linear", "bias", bias)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias shape {bias.shape} must be ({weight.shape[0]},), one per output feature")
+    same_kind("linear", "bias", bias, "weight", weight)
     return LinearFn()(input, weight, bias)
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..checks import as_generator  # noqa: F401  (init.as_generator is used by layers and the model zoo)
+from ..checks import as_generator, nonnegative, one_of, real
 
 _GAINS = {"linear": 1.0, "identity": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
           "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "selu": 0.75}
@@ -23,14 +23,9 @@ def calculate_gain(nonlinearity, param=None) -> float:
     """The recommended std gain for a nonlinearity (PyTorch's table): relu sqrt(2), tanh 5/3,
     leaky_relu sqrt(2 / (1 + slope^2)) with slope ``param`` (default 0.01), linear/sigmoid/conv 1."""
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
-            raise ValueError(f"calculate_gain: negative slope {param!r} must be a number")
+        slope = 0.01 if param is None else real("calculate_gain", "param (the negative slope)", param)
         return math.sqrt(2.0 / (1 + slope ** 2))
-    if nonlinearity not in _GAINS:
-        raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}; "
-                         f"use one of {sorted(_GAINS) + ['leaky_relu']}")
-    return _GAINS[nonlinearity]
+    return _GAINS[one_of("calculate_gain", "nonlinearity", nonlinearity, sorted(_GAINS) + ["leaky_relu"])]
 
 
 def calculate_fans(shape) -> tuple[int, int]:
@@ -42,8 +37,7 @@ def calculate_fans(shape) -> tuple[int, int]:
 
 
 def _fan(shape, mode):
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode={mode!r} must be 'fan_in' or 'fan_out'")
+    one_of("init", "mode", mode, ("fan_in", "fan_out"))
     fan_in, fan_out = calculate_fans(shape)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -56,16 +50,15 @@ def _fill(tensor, values):
 
 def uniform_(tensor, a=0.0, b=1.0, rng=None):
     """Fill with U(a, b)."""
-    if not a <= b:
+    if not real("uniform_", "a", a) <= real("uniform_", "b", b):
         raise ValueError(f"uniform_: need a <= b, got a={a!r}, b={b!r}")
     return _fill(tensor, as_generator(rng).uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, rng=None):
     """Fill with N(mean, std^2)."""
-    if not std >= 0:
-        raise ValueError(f"normal_: std={std!r} must be >= 0")
-    return _fill(tensor, as_generator(rng).normal(mean, std, size=tensor.shape))
+    std = nonnegative("normal_", "std", std)
+    return _fill(tensor, as_generator(rng).normal(real("normal_", "mean", mean), std, size=tensor.shape))
 
 
 def constant_(tensor, val):
