@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 
+from . import tensor as _tensor  # a module reference: tensor.py may import this module in turn
+
 
 def _fail(error, where, name, rule, value):
     raise error(f"{where}: {name} must be {rule}, got {value!r}")
@@ -120,9 +122,7 @@ def tensor(where, name, value, ndim=None, layout=""):
     NumPy arrays are refused rather than wrapped: an op cannot tell which dtype and device the
     caller meant, and wrapping would silently cut the array off from any graph.
     """
-    from .tensor import Tensor  # tensor.py imports this module
-
-    if not isinstance(value, Tensor):
+    if not isinstance(value, _tensor.Tensor):
         raise TypeError(f"{where}: {name} must be a tinynet Tensor, got {type(value).__name__}; "
                         "wrap it with tinynet.Tensor(...)")
     if ndim is not None and value.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
