@@ -188,13 +188,13 @@ def t(*shape, dtype=np.float32):
     (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 2, 3, 3)), ValueError,
      r"input has 3 channels .*\(1, 3, 8, 8\).* weight expects 2 .*\(4, 2, 3, 3\)"),
     (lambda: F.conv1d(t(2, 5, 9), t(4, 3, 3)), ValueError, r"input has 5 channels .* weight expects 3"),
-    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3, dtype=np.float64)), TypeError, r"dtype float32 differs from weight dtype float64"),
+    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3, dtype=np.float64)), TypeError, r"input has dtype float32 but weight has dtype float64"),
     (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), t(3)), ValueError, r"bias shape \(3,\) must be \(4,\)"),
-    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), stride=0), ValueError, r"stride=0 must be positive"),
-    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), stride=(1, -2)), ValueError, r"stride=\(1, -2\) must be positive"),
-    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), padding=-1), ValueError, r"padding=-1 must be non-negative"),
-    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), stride=1.5), TypeError, r"stride=1.5 must be an int"),
-    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), padding=(1, 2, 3)), TypeError, r"padding=\(1, 2, 3\) must be an int or a sequence of 2"),
+    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), stride=0), ValueError, r"stride must be ints >= 1, got 0"),
+    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), stride=(1, -2)), ValueError, r"stride must be ints >= 1, got \(1, -2\)"),
+    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), padding=-1), ValueError, r"padding must be ints >= 0, got -1"),
+    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), stride=1.5), TypeError, r"stride must be an int or a sequence of 2 ints, got 1.5"),
+    (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 3, 3, 3), padding=(1, 2, 3)), TypeError, r"padding must be an int or a sequence of 2 ints, got \(1, 2, 3\)"),
     (lambda: F.conv2d(t(1, 3, 4, 4), t(4, 3, 7, 3)), ValueError, r"kernel size \(7, 3\) is larger than the padded input"),
     (lambda: F.conv1d(t(1, 3, 2), t(4, 3, 5), padding=1), ValueError, r"kernel size \(5,\) is larger"),
     (lambda: F.conv2d(np.zeros((1, 3, 8, 8)), t(4, 3, 3, 3)), TypeError, r"input must be a tinynet Tensor"),
@@ -217,3 +217,96 @@ def test_conv2d_on_each_device(rng, device):
     for t, r in zip(ours, ref):
         assert t.grad is not None and tn.backend.device_of(t.grad) == device
         np.testing.assert_allclose(tn.backend.to_numpy(t.grad), r.grad, rtol=1e-10, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- pieces and threads
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Cut even these small tests into many pieces of work, so that threads really share them."""
+    monkeypatch.setattr(conv_module, "_MIN_PIECE", 64)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("case", [CONV2D_CASES[0], CONV2D_CASES[2], CONV2D_CASES[4], CONV2D_CASES[5]], ids=str)
+def test_threaded_pieces_match_reference(rng, small_pieces, case, threads):
+    n, c, h, w, o, (kh, kw), stride, padding = case
+    inputs = [rand(rng, n + 3, c, h, w), rand(rng, o, c, kh, kw), rand(rng, o)]
+    with tn.threads.limit(threads):
+        compare_with(lambda *a: conv2d_reference(*a, stride=stride, padding=padding),
+                     lambda *a: F.conv2d(*a, stride=stride, padding=padding), inputs, rng, rtol=1e-10, atol=1e-10)
+
+
+def test_thread_count_does_not_change_a_single_bit(rng, small_pieces):
+    """Pieces are cut from the shapes alone and partial sums added in piece order: the same float32
+    numbers on 1 thread as on 3, so parallel grids reproduce sequential runs exactly."""
+    x = rng.standard_normal((6, 24, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 24, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((6, 5, 5, 4)).astype(np.float32)
+    runs = []
+    for threads in (1, 3):
+        ts = [Tensor(a, requires_grad=True) for a in (x, w)]
+        with tn.threads.limit(threads):
+            y = F.conv2d(*ts, stride=(2, 2), padding=1)
+            y.backward(gy)
+        runs.append([y.numpy(), ts[0].grad, ts[1].grad])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rows, per_row, pieces", [
+    (0, 100, 0), (7, 0, 0),              # nothing to do: an empty batch
+    (32, 10, 1),                         # too little work to split
+    (32, 1 << 16, 8),                    # split for threads, at most _MAX_PIECES
+    (3, 1 << 24, 3),                     # bounded by the memory chunk, but never more pieces than rows
+])
+def test_row_pieces_cover_the_rows_once(rows, per_row, pieces):
+    cut = conv_module.row_pieces(rows, per_row)
+    assert len(cut) == pieces
+    assert [r for a, b in cut for r in range(a, b)] == list(range(rows if per_row else 0))
+
+
+# ----------------------------------------------------------------------------- empty batch
+@pytest.mark.parametrize("fn, x_shape, w_shape, y_shape", [
+    (F.conv2d, (0, 3, 8, 8), (4, 3, 3, 3), (0, 4, 8, 8)),
+    (F.conv1d, (0, 3, 9), (4, 3, 3), (0, 4, 9)),
+])
+def test_empty_batch_gives_empty_output_and_zero_parameter_gradients(fn, x_shape, w_shape, y_shape):
+    """As in PyTorch: no samples, no output rows, and the weight and bias gradients are zero."""
+    x = Tensor(np.zeros(x_shape, dtype=np.float32), requires_grad=True)
+    w = Tensor(np.ones(w_shape, dtype=np.float32), requires_grad=True)
+    b = Tensor(np.ones(w_shape[0], dtype=np.float32), requires_grad=True)
+    y = fn(x, w, b, padding=1)
+    assert y.shape == y_shape
+    y.sum().backward()
+    assert x.grad.shape == x_shape
+    np.testing.assert_array_equal(w.grad, np.zeros(w_shape))
+    np.testing.assert_array_equal(b.grad, np.zeros(w_shape[0]))
+
+
+# ----------------------------------------------------------------------------- layers check once
+def test_layer_checks_its_arguments_once_and_forward_trusts_them(monkeypatch):
+    layer = tn.nn.Conv2d(3, 4, 3, stride=(1, 2), padding=1, rng=0)
+    assert layer.stride == (1, 2) and layer.padding == (1, 1)
+    calls = []
+    monkeypatch.setattr(conv_module, "conv_args", lambda *a: calls.append(a))
+    y = layer(Tensor(np.zeros((2, 3, 6, 6), dtype=np.float32)))
+    assert y.shape == (2, 4, 6, 3) and calls == []
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(stride=0), ValueError, r"Conv2d: stride must be ints >= 1, got 0"),
+    (dict(padding=(1, -1)), ValueError, r"Conv2d: padding must be ints >= 0"),
+    (dict(kernel_size=(3,)), TypeError, r"Conv2d: kernel_size must be an int or a sequence of 2 ints"),
+])
+def test_layer_arguments_are_checked_at_construction(kwargs, err, match):
+    args = dict(in_channels=3, out_channels=4, kernel_size=3, rng=0) | kwargs
+    with pytest.raises(err, match=match):
+        tn.nn.Conv2d(**args)
+
+
+def test_layer_still_checks_the_input_it_is_given():
+    layer = tn.nn.Conv2d(3, 4, 3, rng=0)
+    with pytest.raises(ValueError, match=r"Conv2d: input has 2 channels"):
+        layer(Tensor(np.zeros((1, 2, 5, 5), dtype=np.float32)))
+    with pytest.raises(TypeError, match=r"Conv2d: input has dtype float64 but weight has dtype float32"):
+        layer(Tensor(np.zeros((1, 3, 5, 5))))

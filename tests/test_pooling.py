@@ -209,12 +209,12 @@ def z(*shape):
 @pytest.mark.parametrize("call,err,match", [
     (lambda: F.max_pool2d(z(3, 8, 8), 2), ValueError, r"input must be 4-D \(N, C, H, W\), got shape \(3, 8, 8\)"),
     (lambda: F.avg_pool1d(z(1, 3, 8, 8), 2), ValueError, r"input must be 3-D \(N, C, L\)"),
-    (lambda: F.max_pool2d(z(1, 1, 8, 8), 0), ValueError, r"kernel_size=0 must be positive"),
-    (lambda: F.max_pool2d(z(1, 1, 8, 8), 2, stride=0), ValueError, r"stride=0 must be positive"),
-    (lambda: F.avg_pool2d(z(1, 1, 8, 8), 2, padding=-1), ValueError, r"padding=-1 must be non-negative"),
+    (lambda: F.max_pool2d(z(1, 1, 8, 8), 0), ValueError, r"max_pool2d: kernel_size must be ints >= 1, got 0"),
+    (lambda: F.max_pool2d(z(1, 1, 8, 8), 2, stride=0), ValueError, r"stride must be ints >= 1, got 0"),
+    (lambda: F.avg_pool2d(z(1, 1, 8, 8), 2, padding=-1), ValueError, r"padding must be ints >= 0, got -1"),
     (lambda: F.max_pool2d(z(1, 1, 8, 8), 3, padding=2), ValueError, r"padding=\(2, 2\) must be at most half of kernel_size=\(3, 3\)"),
     (lambda: F.max_pool2d(z(1, 1, 3, 3), 5), ValueError, r"kernel_size=\(5, 5\) is larger than the padded input"),
-    (lambda: F.max_pool2d(z(1, 1, 8, 8), 2.0), TypeError, r"kernel_size=2.0 must be an int"),
+    (lambda: F.max_pool2d(z(1, 1, 8, 8), 2.0), TypeError, r"kernel_size must be an int or a sequence of 2 ints, got 2.0"),
     (lambda: F.max_pool1d(np.zeros((1, 1, 8)), 2), TypeError, r"input must be a tinynet Tensor"),
 ])
 def test_bad_arguments(call, err, match):
@@ -247,3 +247,53 @@ def test_unit_window_is_a_copy(rng, fn):
     np.testing.assert_array_equal(y.numpy(), before)
     np.testing.assert_array_equal(x.data, before)  # not scaled in place
     np.testing.assert_array_equal(x.grad, np.ones_like(before))
+
+
+# ----------------------------------------------------------------------------- pieces, threads, edge cases
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_threaded_pieces_match_reference(rng, monkeypatch, kind, threads):
+    """Many small pieces (a band of samples each) on several threads: the same numbers as the reference."""
+    from tinynet.functional import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_MIN_PIECE", 16)
+    fast = F.max_pool2d if kind == "max" else F.avg_pool2d
+    ref = R.max_pool2d_reference if kind == "max" else R.avg_pool2d_reference
+    with tn.threads.limit(threads):
+        compare_with_reference(lambda x: ref(x, 3, 2, 1, True), lambda x: fast(x, 3, 2, 1, True),
+                               [rand(rng, 9, 3, 9, 8)], rng)
+
+
+@pytest.mark.parametrize("fn, shape, out", [(F.max_pool2d, (0, 2, 6, 6), (0, 2, 3, 3)),
+                                            (F.avg_pool1d, (0, 2, 6), (0, 2, 3))])
+def test_empty_batch(fn, shape, out):
+    x = Tensor(np.zeros(shape), requires_grad=True)
+    y = fn(x, 2)
+    assert y.shape == out
+    y.sum().backward()
+    assert x.grad.shape == shape
+
+
+@pytest.mark.parametrize("fn", [F.max_pool2d, F.avg_pool2d])
+def test_integer_input_is_refused_with_what_to_do(fn):
+    with pytest.raises(TypeError, match=r"input has dtype int64; pooling needs floating-point input.*astype"):
+        fn(Tensor(np.arange(16).reshape(1, 1, 4, 4), dtype=np.int64), 2)
+
+
+def test_layer_checks_its_arguments_once_and_forward_trusts_them(monkeypatch):
+    from tinynet.functional import pooling as pooling_module
+
+    layer = tn.nn.AvgPool2d(3, 2, padding=1, ceil_mode=True)
+    assert repr(layer) == "AvgPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=True)"
+    monkeypatch.setattr(pooling_module, "pool_args", lambda *a: pytest.fail("forward checked the arguments again"))
+    assert layer(Tensor(np.zeros((1, 1, 5, 5)))).shape == (1, 1, 3, 3)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: tn.nn.MaxPool2d(0), r"MaxPool2d: kernel_size must be ints >= 1, got 0"),
+    (lambda: tn.nn.AvgPool1d(2, stride=0), r"AvgPool1d: stride must be ints >= 1, got 0"),
+    (lambda: tn.nn.MaxPool2d(3, padding=2), r"MaxPool2d: padding=\(2, 2\) must be at most half of kernel_size"),
+])
+def test_layer_arguments_are_checked_at_construction(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -48,17 +48,56 @@ Backward:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .. import threads
 from ..autograd import Function
 from ..backend import as_strided, get_array_module
-from ..tensor import Tensor
+from ..checks import int_tuple, same_kind, tensor
 
 # Below this many numbers per kernel row (KW*C), fold all kernel rows into one GEMM:
 # a (M, 15) @ (15, O) product for RGB input runs far below BLAS speed.
 _MIN_ROW_WIDTH = 64
-# Column-matrix numbers built at a time (32 MB in float32), see _correlate.
+# Column-matrix numbers built at a time on the CPU (32 MB in float32): see _correlate.
 _CHUNK = 1 << 23
+# On a GPU, memory is plentiful and every kernel launch costs: one piece, up to 256 MB in float32.
+_GPU_CHUNK = 1 << 26
+# Splitting pays when a piece holds at least this many numbers (about 0.1 ms of work: handing a
+# piece to another thread costs some 30-60 us), and at most _MAX_PIECES pieces are cut.
+_MIN_PIECE = 1 << 17
+_MAX_PIECES = 8
+
+
+# ---------------------------------------------------------------------------- pieces of work
+def row_pieces(rows, per_row, xp=np):
+    """Cut ``rows`` rows of ``per_row`` numbers each into (start, stop) pieces of work.
+
+    The cut depends on the sizes alone, never on the thread count, so every thread count adds
+    the same partial sums in the same order: the results are identical on 1, 2 or 64 cores.
+    On the CPU a piece holds at most ``_CHUNK`` numbers, and work is split into up to
+    ``_MAX_PIECES`` pieces of at least ``_MIN_PIECE`` numbers, for threads to share. On a GPU
+    (``xp`` not NumPy) the whole is one piece up to ``_GPU_CHUNK``: fewer, larger kernels.
+    """
+    total = rows * per_row
+    if total == 0:
+        return []
+    if xp is np:
+        count = max(math.ceil(total / _CHUNK), min(_MAX_PIECES, total // _MIN_PIECE))
+    else:
+        count = math.ceil(total / _GPU_CHUNK)
+    step = math.ceil(rows / max(1, min(rows, count)))
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+
+def run_pieces(work, pieces, xp=np):
+    """``[work(p) for p in pieces]``, on ``tinynet.threads.current()`` threads on the CPU, in order.
+
+    Each piece writes only its own part of the output. On a GPU the pieces run one after another
+    on this thread (the device runs each kernel in parallel already).
+    """
+    return threads.parallel_map(work, pieces, threads=None if xp is np else 1)
 
 
 # ---------------------------------------------------------------------------- the kernel
@@ -73,7 +112,12 @@ def _pad_hnwc(x, ph, pw):
     if pw:
         out[:, :, :pw] = 0
         out[:, :, pw + w:] = 0
-    out[ph:ph + h, :, pw:pw + w] = x.transpose(2, 0, 3, 1)
+    src = x.transpose(2, 0, 3, 1)
+
+    def copy_rows(rows):  # the transposing copy, a band of input rows per piece
+        out[ph + rows[0]:ph + rows[1], :, pw:pw + w] = src[rows[0]:rows[1]]
+
+    run_pieces(copy_rows, row_pieces(h, n * w * c, xp), xp)
     return out
 
 
@@ -109,39 +153,48 @@ def _row_weights(w, whole):
     return wr.reshape(1, kh * kw * c, o) if whole else wr.reshape(kh, kw * c, o)
 
 
-def _correlate(xpad, wr, kh, kw, sh, sw, oh, ow, whole):
-    """Valid cross-correlation of an (Hp, N, Wp, C) input -> y of shape (OH, N, OW, O).
+def _pieces_for(xpad, wr, oh, ow):
+    """Output-row pieces of a correlation: a row's work is its N*OW patches of KH*KW*C numbers."""
+    return row_pieces(oh, xpad.shape[1] * ow * wr.shape[0] * wr.shape[1], get_array_module(xpad))
 
-    Works through the output rows in chunks of at most ``_CHUNK`` column numbers, building
-    each chunk's columns just before its KH products (see the module docstring).
+
+def _correlate(xpad, wr, kh, kw, sh, sw, oh, ow, whole, bias=None):
+    """Valid cross-correlation of an (Hp, N, Wp, C) input (+ bias) -> y of shape (OH, N, OW, O).
+
+    Works through the output rows in pieces (``row_pieces``), building each piece's columns
+    just before its KH products (see the module docstring); pieces may run on several threads.
     """
     xp = get_array_module(xpad)
     n, o = xpad.shape[1], wr.shape[2]
     y = xp.empty((oh, n * ow, o), dtype=xpad.dtype)
-    tmp = None
-    for r0, r1 in _row_chunks(oh, n * ow * wr.shape[0] * wr.shape[1]):
+
+    def piece(rows):
+        r0, r1 = rows
         cols = _columns(xpad[r0 * sh:(r1 - 1) * sh + kh], kh, kw, sh, sw, r1 - r0, ow, whole)
+        out, tmp = y[r0:r1], None
         for i in range(len(wr)):
             blk = _block(cols, i, sh, r1 - r0, whole)
-            dst = y[r0:r1].reshape(blk.shape[:-1] + (o,))  # a view: the rows are contiguous
+            dst = out.reshape(blk.shape[:-1] + (o,))  # a view: the rows are contiguous
             if i == 0:
                 xp.matmul(blk, wr[0], out=dst)
             else:
-                if tmp is None or tmp.shape != dst.shape:
-                    tmp = xp.empty_like(dst)
-                xp.matmul(blk, wr[i], out=tmp)
+                tmp = xp.matmul(blk, wr[i], out=tmp)
                 dst += tmp
+        if bias is not None:
+            out += bias
+
+    run_pieces(piece, _pieces_for(xpad, wr, oh, ow), xp)
     return y.reshape(oh, n, ow, o)
 
 
-def _row_chunks(oh, per_row):
-    """(start, stop) ranges of output rows, each about _CHUNK column-matrix numbers."""
-    step = max(1, _CHUNK // per_row)
-    return [(r0, min(oh, r0 + step)) for r0 in range(0, oh, step)]
+def _use_whole(kw, c, xp=np):
+    # on a GPU always: one product instead of KH (each kernel launch costs more than the copy)
+    return xp is not np or kw * c < _MIN_ROW_WIDTH
 
 
-def _use_whole(kw, c):
-    return kw * c < _MIN_ROW_WIDTH
+def conv_output_size(size, k, s, p):
+    """Output length along one axis: (size + 2p - k) // s + 1."""
+    return (size + 2 * p - k) // s + 1
 
 
 class Conv2dFn(Function):
@@ -156,15 +209,14 @@ class Conv2dFn(Function):
     def forward(self, x, w, b=None):
         if self.spatial == 1:  # (N, C, L) -> (N, C, 1, L): a view
             x, w = x[:, :, None, :], w[:, :, None, :]
+        xp = get_array_module(x)
         n, c, h, wid = x.shape
         o, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        oh, ow = (h + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
-        whole = _use_whole(kw, c)
+        oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(wid, kw, sw, pw)
+        whole = _use_whole(kw, c, xp)
         xpad = _pad_hnwc(x, ph, pw)
-        y = _correlate(xpad, _row_weights(w, whole), kh, kw, sh, sw, oh, ow, whole)
-        if b is not None:
-            y += b
+        y = _correlate(xpad, _row_weights(w, whole), kh, kw, sh, sw, oh, ow, whole, b)
         self.xpad, self.w, self.whole, self.in_shape = xpad, w, whole, x.shape
         y = y.transpose(1, 3, 0, 2)  # (OH, N, OW, O) memory presented as (N, O, OH, OW)
         return y[:, :, 0, :] if self.spatial == 1 else y
@@ -186,21 +238,7 @@ class Conv2dFn(Function):
             if self.spatial == 1:
                 gx = gx[:, :, 0, :]
         if self.needs_grad[1]:
-            # grad w_i = sum over output rows of columns_i^T @ grad_y, rebuilding the columns chunk by chunk
-            groups, k = (1, kh * kw * c) if whole else (kh, kw * c)
-            gwr = xp.zeros((groups, k, o), dtype=g.dtype)
-            tmp = xp.empty((k, o), dtype=g.dtype)
-            g3 = g.reshape(oh, n * ow, o)
-            for r0, r1 in _row_chunks(oh, n * ow * groups * k):
-                cols = _columns(xpad[r0 * sh:(r1 - 1) * sh + kh], kh, kw, sh, sw, r1 - r0, ow, whole)
-                for i in range(groups):
-                    blk = _block(cols, i, sh, r1 - r0, whole)
-                    if blk.ndim == 2:
-                        xp.matmul(blk.T, g3[r0:r1].reshape(-1, o), out=tmp)
-                        gwr[i] += tmp
-                    else:  # strided rows: one product per output row
-                        gwr[i] += xp.matmul(blk.transpose(0, 2, 1), g3[r0:r1]).sum(axis=0)
-            gw = xp.ascontiguousarray(gwr.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))
+            gw = self._grad_weight(g, xpad, w.shape, whole)
             if self.spatial == 1:
                 gw = gw[:, :, 0, :]
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
@@ -208,6 +246,36 @@ class Conv2dFn(Function):
             gb = xp.ones(g2.shape[0], dtype=g.dtype) @ g2  # a BLAS product: much faster than g2.sum(axis=0)
         self.xpad = self.w = None
         return gx, gw, gb
+
+    def _grad_weight(self, g, xpad, w_shape, whole):
+        """grad w_i = sum over output rows of columns_i^T @ grad_y, the columns rebuilt piece by piece.
+
+        Each piece returns its partial sum; they are added in piece order (thread-count independent).
+        """
+        xp = get_array_module(g)
+        o, c, kh, kw = w_shape
+        (sh, sw), _ = self.stride, self.padding
+        oh, n, ow = g.shape[0], g.shape[1], g.shape[2]
+        groups, k = (1, kh * kw * c) if whole else (kh, kw * c)
+        g3 = g.reshape(oh, n * ow, o)
+
+        def piece(rows):
+            r0, r1 = rows
+            cols = _columns(xpad[r0 * sh:(r1 - 1) * sh + kh], kh, kw, sh, sw, r1 - r0, ow, whole)
+            part = xp.empty((groups, k, o), dtype=g.dtype)
+            for i in range(groups):
+                blk = _block(cols, i, sh, r1 - r0, whole)
+                if blk.ndim == 2:
+                    xp.matmul(blk.T, g3[r0:r1].reshape(-1, o), out=part[i])
+                else:  # strided rows: one product per output row
+                    part[i] = xp.matmul(blk.transpose(0, 2, 1), g3[r0:r1]).sum(axis=0)
+            return part
+
+        parts = run_pieces(piece, row_pieces(oh, n * ow * groups * k, xp), xp)
+        gwr = parts[0] if parts else xp.zeros((groups, k, o), dtype=g.dtype)  # an empty batch: zero gradient
+        for part in parts[1:]:
+            gwr += part
+        return xp.ascontiguousarray(gwr.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))
 
     def _grad_input(self, g, w, in_shape):
         """grad x = correlate(dilate_pad(grad y), flipped w with C and O swapped); see the module docstring."""
@@ -217,13 +285,21 @@ class Conv2dFn(Function):
         (sh, sw), (ph, pw) = self.stride, self.padding
         oh, ow = g.shape[0], g.shape[2]
         # gz[t] holds grad y row oh at t = (KH-1-PH) + oh*SH; rows falling outside [0, H+KH-1)
-        # only ever touched padding, so they are cropped.
-        gz = xp.zeros((h + kh - 1, n, wid + kw - 1, o), dtype=g.dtype)
-        rh = _placed(kh - 1 - ph, sh, oh, h + kh - 1)
+        # only ever touched padding, so they are cropped. Built a band of rows per piece.
+        gz = xp.empty((h + kh - 1, n, wid + kw - 1, o), dtype=g.dtype)
         rw = _placed(kw - 1 - pw, sw, ow, wid + kw - 1)
-        gz[rh[0]:rh[1]:sh, :, rw[0]:rw[1]:sw] = g[rh[2]:rh[3], :, rw[2]:rw[3]]
+
+        def place_rows(rows):
+            t0, t1 = rows
+            band = gz[t0:t1]
+            band[...] = 0
+            first, stop, k_lo, k_hi = _placed(kh - 1 - ph - t0, sh, oh, t1 - t0)
+            if k_hi > k_lo:
+                band[first:stop:sh, :, rw[0]:rw[1]:sw] = g[k_lo:k_hi, :, rw[2]:rw[3]]
+
+        run_pieces(place_rows, row_pieces(h + kh - 1, n * (wid + kw - 1) * o, xp), xp)
         wt = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, KH, KW), flipped
-        whole = _use_whole(kw, o)
+        whole = _use_whole(kw, o, xp)
         gx = _correlate(gz, _row_weights(wt, whole), kh, kw, 1, 1, h, wid, whole)
         return gx.transpose(1, 3, 0, 2)
 
@@ -240,57 +316,40 @@ def _placed(offset, stride, count, size):
     return first, stop, k_lo, k_hi
 
 
-# ---------------------------------------------------------------------------- argument checks
-def _int_tuple(fname, name, value, n, minimum):
-    """An int or a sequence of ``n`` ints, each >= ``minimum``, as an n-tuple (else TypeError/ValueError)."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if len(items) == 1:
-        items = items * n
-    if len(items) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
-        raise TypeError(f"{fname}: {name}={value!r} must be an int or a sequence of {n} ints")
-    if any(v < minimum for v in items):
-        what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{fname}: {name}={value!r} must be {what} (each value >= {minimum})")
-    return tuple(int(v) for v in items)
+# ---------------------------------------------------------------------------- the user's entry points
+def conv_args(where, spatial, stride, padding):
+    """stride and padding as ``spatial``-tuples of ints (>= 1 and >= 0), checked: what a layer does once."""
+    return int_tuple(where, "stride", stride, spatial), int_tuple(where, "padding", padding, spatial, minimum=0)
 
 
-def _check_tensor(fname, name, t, ndim, layout):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{fname}: {name} must be a tinynet Tensor, got {type(t).__name__}; wrap it with Tensor(...)")
-    if t.ndim != ndim:
-        raise ValueError(f"{fname}: {name} must be {ndim}-D {layout}, got shape {t.shape}")
+def conv_nd(input, weight, bias, stride, padding, where="conv"):
+    """conv1d or conv2d (by ``len(stride)``) with ``stride``/``padding`` already checked by ``conv_args``.
 
-
-def _conv(fname, spatial, input, weight, bias, stride, padding):
-    dims = "(N, C, L)" if spatial == 1 else "(N, C, H, W)"
-    wdims = "(O, C, K)" if spatial == 1 else "(O, C, KH, KW)"
-    _check_tensor(fname, "input", input, spatial + 2, dims)
-    _check_tensor(fname, "weight", weight, spatial + 2, wdims)
+    What layers call on every step: only the tensors are checked, cheaply (dimensions, channels,
+    dtype and device, kernel against input size).
+    """
+    spatial = len(stride)
+    dims, wdims = ("(N, C, L)", "(O, C, K)") if spatial == 1 else ("(N, C, H, W)", "(O, C, KH, KW)")
+    tensor(where, "input", input, spatial + 2, dims)
+    tensor(where, "weight", weight, spatial + 2, wdims)
     if input.shape[1] != weight.shape[1]:
-        raise ValueError(f"{fname}: input has {input.shape[1]} channels (input shape {dims} = {input.shape}) but "
+        raise ValueError(f"{where}: input has {input.shape[1]} channels (input shape {dims} = {input.shape}) but "
                          f"weight expects {weight.shape[1]} (weight shape {wdims} = {weight.shape}); "
                          "the weight's second dimension must equal the input's channel count")
-    if input.dtype != weight.dtype:
-        raise TypeError(f"{fname}: input dtype {input.dtype} differs from weight dtype {weight.dtype}; "
-                        "convert one with .astype(...)")
+    same_kind(where, "input", input, "weight", weight)
     if bias is not None:
-        if not isinstance(bias, Tensor):
-            raise TypeError(f"{fname}: bias must be a Tensor or None, got {type(bias).__name__}")
+        tensor(where, "bias", bias)
         if bias.shape != (weight.shape[0],):
-            raise ValueError(f"{fname}: bias shape {bias.shape} must be ({weight.shape[0]},), one per output channel")
-        if bias.dtype != weight.dtype:
-            raise TypeError(f"{fname}: bias dtype {bias.dtype} differs from weight dtype {weight.dtype}")
+            raise ValueError(f"{where}: bias shape {bias.shape} must be ({weight.shape[0]},), one per output channel")
+        same_kind(where, "bias", bias, "weight", weight)
     if 0 in weight.shape:
-        raise ValueError(f"{fname}: weight shape {weight.shape} has a zero-sized dimension")
-    stride = _int_tuple(fname, "stride", stride, spatial, 1)
-    padding = _int_tuple(fname, "padding", padding, spatial, 0)
+        raise ValueError(f"{where}: weight shape {weight.shape} has a zero-sized dimension")
     size, kernel = input.shape[2:], weight.shape[2:]
-    for s, k, p in zip(size, kernel, padding):
-        if s + 2 * p < k:
-            raise ValueError(f"{fname}: kernel size {kernel} is larger than the padded input "
-                             f"({size} plus padding {padding} on each side); use more padding or a smaller kernel")
+    if any(s + 2 * p < k for s, k, p in zip(size, kernel, padding)):
+        raise ValueError(f"{where}: kernel size {kernel} is larger than the padded input "
+                         f"({size} plus padding {padding} on each side); use more padding or a smaller kernel")
     if spatial == 1:  # the kernel works on height-1 images
-        stride, padding = (1,) + stride, (0,) + padding
+        stride, padding = (1,) + tuple(stride), (0,) + tuple(padding)
     fn = Conv2dFn(stride, padding, spatial)
     return fn(input, weight) if bias is None else fn(input, weight, bias)
 
@@ -299,12 +358,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
     """2-D cross-correlation.   input (N, C, H, W), weight (O, C, KH, KW), bias (O,) -> (N, O, OH, OW).
 
     stride and padding: an int or an (h, w) pair; padding adds zeros on both sides.
-    OH = (H + 2*padding_h - KH) // stride_h + 1, and the same for OW.
+    OH = (H + 2*padding_h - KH) // stride_h + 1, and the same for OW. An empty batch (N = 0)
+    gives an empty output and zero weight and bias gradients, as in PyTorch.
     The result's memory is ordered (OH, N, OW, O) (see the module docstring); its shape is as usual.
     """
-    return _conv("conv2d", 2, input, weight, bias, stride, padding)
+    return conv_nd(input, weight, bias, *conv_args("conv2d", 2, stride, padding), where="conv2d")
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     """1-D cross-correlation.   input (N, C, L), weight (O, C, K), bias (O,) -> (N, O, (L + 2*padding - K) // stride + 1)."""
-    return _conv("conv1d", 1, input, weight, bias, stride, padding)
+    return conv_nd(input, weight, bias, *conv_args("conv1d", 1, stride, padding), where="conv1d")

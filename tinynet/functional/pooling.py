@@ -33,12 +33,12 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..tensor import Tensor
-from .conv import _int_tuple, _placed
+from ..checks import int_tuple, tensor
+from .conv import _placed, row_pieces, run_pieces
 
 
 def pool_output_size(size, k, s, p, ceil_mode):
-    """Pooled length along one axis (PyTorch's and Caffe's rule)."""
+    """Pooled length along one axis (PyTorch's and Caffe's rule); the one place it is computed."""
     span = size + 2 * p - k
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside input or left pad
@@ -51,9 +51,9 @@ def _memory_order(a):
     return tuple(int(i) for i in np.argsort([-abs(st) for st in a.strides], kind="stable"))
 
 
-def _alloc(xp, shape, order, dtype, fill):
-    """A ``shape`` array filled with ``fill`` whose memory follows ``order`` (see ``_memory_order``)."""
-    buf = xp.full(tuple(shape[a] for a in order), fill, dtype=dtype)
+def _alloc(xp, shape, order, dtype):
+    """An uninitialised ``shape`` array whose memory follows ``order`` (see ``_memory_order``)."""
+    buf = xp.empty(tuple(shape[a] for a in order), dtype=dtype)
     return buf.transpose(tuple(int(i) for i in np.argsort(order)))
 
 
@@ -72,13 +72,20 @@ def _axis_slices(axis, k, s, p, n_in, n_out):
     return pairs
 
 
-def _reduce_axis(x, axis, k, s, p, n_out, kind, order):
-    """1-D pooling of x along ``axis``: running max (with the offset of the first maximum) or sum."""
+def _reduce_axis(x, out, idx, axis, k, s, p, kind):
+    """1-D pooling of x along ``axis`` into ``out``: running max (offset of the first maximum into
+    ``idx``) or sum."""
     xp = get_array_module(x)
-    shape = x.shape[:axis] + (n_out,) + x.shape[axis + 1:]
-    out = _alloc(xp, shape, order, x.dtype, -np.inf if kind == "max" else 0)  # padding: -inf or 0
-    idx = xp.zeros_like(out, dtype=np.uint8 if k <= 256 else np.int32) if kind == "max" else None
-    for j, xi, yi in _axis_slices(axis, k, s, p, x.shape[axis], n_out):
+    slices = _axis_slices(axis, k, s, p, x.shape[axis], out.shape[axis])
+    if idx is not None:
+        idx[...] = 0
+    j0, xi0, yi0 = slices[0]
+    if out[yi0].shape == out.shape:  # the first offset reaches every output: start from a copy
+        out[...] = x[xi0]
+        slices = slices[1:]
+    else:
+        out[...] = -np.inf if kind == "max" else 0  # what padding counts as
+    for j, xi, yi in slices:
         v, o = x[xi], out[yi]
         if kind == "max":
             better = v > o  # strict, so the first maximum keeps the gradient
@@ -89,17 +96,14 @@ def _reduce_axis(x, axis, k, s, p, n_out, kind, order):
             xp.maximum(d, better * d.dtype.type(j), out=d)
         else:
             o += v
-    return out, idx
 
 
-def _spread_axis(g, axis, k, s, p, n_in, idx, order):
-    """Backward of ``_reduce_axis``: send g back to the inputs (to the recorded maxima when idx is given)."""
-    xp = get_array_module(g)
-    gx = _alloc(xp, g.shape[:axis] + (n_in,) + g.shape[axis + 1:], order, g.dtype, 0)
-    for j, xi, yi in _axis_slices(axis, k, s, p, n_in, g.shape[axis]):
+def _spread_axis(g, gx, idx, axis, k, s, p):
+    """Backward of ``_reduce_axis``: send g back into ``gx`` (to the recorded maxima when idx is given)."""
+    gx[...] = 0
+    for j, xi, yi in _axis_slices(axis, k, s, p, gx.shape[axis], g.shape[axis]):
         # windows overlap when the stride is smaller than the kernel: accumulate
         gx[xi] += g[yi] if idx is None else g[yi] * (idx[yi] == j)
-    return gx
 
 
 class Pool2dFn(Function):
@@ -110,7 +114,8 @@ class Pool2dFn(Function):
     instead of KH*KW. H goes first because in conv2d's (H, N, W, C) memory order whole rows
     are contiguous (long, fast passes) and the second pass then runs on the smaller array;
     measured, this is about 20% faster than W first. The price is the tie rule (module
-    docstring).
+    docstring). Samples are independent, so the batch is cut into pieces (``row_pieces``)
+    that threads share, each running both passes on its samples.
     """
 
     def __init__(self, kind, kernel, stride, padding, ceil_mode, count_include_pad=True, spatial=2):
@@ -123,6 +128,9 @@ class Pool2dFn(Function):
         steps = [(2, kh, sh, ph, h, oh), (3, kw, sw, pw, w, ow)]
         return [st for st in steps if not (st[1] == 1 and st[2] == 1 and st[3] == 0)]  # skip identity passes
 
+    def _pieces(self, shape, xp):
+        return row_pieces(shape[0], int(np.prod(shape[1:])), xp)  # bands of samples
+
     def forward(self, x):
         if self.spatial == 1:
             x = x[:, :, None, :]
@@ -132,16 +140,31 @@ class Pool2dFn(Function):
         oh = pool_output_size(h, kh, sh, ph, self.ceil_mode)
         ow = pool_output_size(w, kw, sw, pw, self.ceil_mode)
         self.in_shape, self.order = x.shape, _memory_order(x)
-        self.idx = []
-        out = x
-        for axis, k, s, p, _, n_out in self._steps(h, w, oh, ow):
-            out, idx = _reduce_axis(out, axis, k, s, p, n_out, self.kind, self.order)
-            self.idx.append(idx)
-        if out is x:  # a 1x1 window with stride 1 pools nothing: still return a new array
-            out = x.copy()
-        if self.kind == "avg":
-            self.scale = self._inverse_counts(h, w, oh, ow, xp, x.dtype)
-            out *= self.scale
+        self.steps = self._steps(h, w, oh, ow)
+        # one output per pass (its memory in the input's order), and the argmax offsets for max
+        outs, self.idx, shape = [], [], x.shape
+        for axis, k, s, p, n_in, n_out in self.steps:
+            shape = shape[:axis] + (n_out,) + shape[axis + 1:]
+            outs.append(_alloc(xp, shape, self.order, x.dtype))
+            self.idx.append(_alloc(xp, shape, self.order, np.uint8 if k <= 256 else np.int32)
+                            if self.kind == "max" else None)
+        if not outs:  # a 1x1 window with stride 1 pools nothing: still return a new array
+            outs.append(_alloc(xp, x.shape, self.order, x.dtype))
+        out = outs[-1]
+        self.scale = self._inverse_counts(h, w, oh, ow, xp, x.dtype) if self.kind == "avg" else None
+
+        def piece(rows):
+            b = slice(*rows)
+            src = x[b]
+            for (axis, k, s, p, _, _), dst, idx in zip(self.steps, outs, self.idx):
+                _reduce_axis(src, dst[b], None if idx is None else idx[b], axis, k, s, p, self.kind)
+                src = dst[b]
+            if not self.steps:
+                out[b] = src
+            if self.scale is not None:
+                out[b] *= self.scale
+
+        run_pieces(piece, self._pieces(x.shape, xp), xp)
         return out[:, :, 0, :] if self.spatial == 1 else out
 
     def _inverse_counts(self, h, w, oh, ow, xp, dtype):
@@ -159,54 +182,77 @@ class Pool2dFn(Function):
     def backward(self, gy):
         if self.spatial == 1:
             gy = gy[:, :, None, :]
-        n, c, h, w = self.in_shape
-        g = gy * self.scale if self.kind == "avg" else gy
-        steps = self._steps(h, w, gy.shape[2], gy.shape[3])
-        for (axis, k, s, p, n_in, _), idx in reversed(list(zip(steps, self.idx))):
-            g = _spread_axis(g, axis, k, s, p, n_in, idx, self.order)
-        if g is gy:  # a 1x1 kernel with stride 1: the identity
-            g = gy.copy()
+        xp = get_array_module(gy)
+        # one gradient per pass, backwards: the input of each pass, in the input's memory order
+        grads, shape = [], self.in_shape
+        for axis, k, s, p, n_in, n_out in self.steps:
+            grads.append(_alloc(xp, shape, self.order, gy.dtype))
+            shape = shape[:axis] + (n_out,) + shape[axis + 1:]
+        gx = grads[0] if grads else _alloc(xp, self.in_shape, self.order, gy.dtype)
+
+        def piece(rows):
+            b = slice(*rows)
+            g = gy[b] * self.scale if self.scale is not None else gy[b]
+            for (axis, k, s, p, _, _), dst, idx in reversed(list(zip(self.steps, grads, self.idx))):
+                _spread_axis(g, dst[b], None if idx is None else idx[b], axis, k, s, p)
+                g = dst[b]
+            if not self.steps:  # a 1x1 kernel with stride 1: the identity
+                gx[b] = g
+
+        run_pieces(piece, self._pieces(self.in_shape, xp), xp)
         self.idx = None
-        return (g[:, :, 0, :] if self.spatial == 1 else g,)
+        return (gx[:, :, 0, :] if self.spatial == 1 else gx,)
 
 
-# ---------------------------------------------------------------------------- argument checks
-def _pool(fname, kind, spatial, input, kernel_size, stride, padding, ceil_mode, count_include_pad=True):
-    dims = "(N, C, L)" if spatial == 1 else "(N, C, H, W)"
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}: input must be a tinynet Tensor, got {type(input).__name__}")
-    if input.ndim != spatial + 2:
-        raise ValueError(f"{fname}: input must be {spatial + 2}-D {dims}, got shape {input.shape}")
-    kernel = _int_tuple(fname, "kernel_size", kernel_size, spatial, 1)
-    stride = kernel if stride is None else _int_tuple(fname, "stride", stride, spatial, 1)
-    padding = _int_tuple(fname, "padding", padding, spatial, 0)
+# ---------------------------------------------------------------------------- the user's entry points
+def pool_args(where, spatial, kernel_size, stride, padding):
+    """kernel_size, stride (default: the kernel) and padding as checked ``spatial``-tuples: what a layer
+    does once. Padding may be at most half the kernel (else a window could hold only padding)."""
+    kernel = int_tuple(where, "kernel_size", kernel_size, spatial)
+    stride = kernel if stride is None else int_tuple(where, "stride", stride, spatial)
+    padding = int_tuple(where, "padding", padding, spatial, minimum=0)
     if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise ValueError(f"{fname}: padding={padding} must be at most half of kernel_size={kernel} "
+        raise ValueError(f"{where}: padding={padding} must be at most half of kernel_size={kernel} "
                          "(otherwise a window could hold nothing but padding); reduce the padding")
+    return kernel, stride, padding
+
+
+def pool_nd(kind, input, kernel, stride, padding, ceil_mode=False, count_include_pad=True, where="pool"):
+    """Max (``kind`` 'max') or average ('avg') pooling, 1-D or 2-D by ``len(kernel)``, with the
+    arguments already checked by ``pool_args``: what layers call every step (the input is checked)."""
+    spatial = len(kernel)
+    tensor(where, "input", input, spatial + 2, "(N, C, L)" if spatial == 1 else "(N, C, H, W)")
+    if not np.issubdtype(input.dtype, np.floating):
+        raise TypeError(f"{where}: input has dtype {input.dtype}; pooling needs floating-point input "
+                        "(padding is -inf for max, and an average is a fraction): convert with .astype(np.float32)")
     size = input.shape[2:]
     if any(s + 2 * p < k for s, k, p in zip(size, kernel, padding)):
-        raise ValueError(f"{fname}: kernel_size={kernel} is larger than the padded input ({size} plus "
-                         f"padding {padding} on each side); use a smaller kernel or more padding")
+        raise ValueError(f"{where}: kernel_size={tuple(kernel)} is larger than the padded input ({size} plus "
+                         f"padding {tuple(padding)} on each side); use a smaller kernel or more padding")
     if spatial == 1:
-        kernel, stride, padding = (1,) + kernel, (1,) + stride, (0,) + padding
+        kernel, stride, padding = (1,) + tuple(kernel), (1,) + tuple(stride), (0,) + tuple(padding)
     return Pool2dFn(kind, kernel, stride, padding, bool(ceil_mode), bool(count_include_pad), spatial)(input)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Max over (KH, KW) windows.   input (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel_size."""
-    return _pool("max_pool2d", "max", 2, input, kernel_size, stride, padding, ceil_mode)
+    return pool_nd("max", input, *pool_args("max_pool2d", 2, kernel_size, stride, padding), ceil_mode,
+                   where="max_pool2d")
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Max over windows along L.   input (N, C, L) -> (N, C, L_out)."""
-    return _pool("max_pool1d", "max", 1, input, kernel_size, stride, padding, ceil_mode)
+    return pool_nd("max", input, *pool_args("max_pool1d", 1, kernel_size, stride, padding), ceil_mode,
+                   where="max_pool1d")
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over (KH, KW) windows.   input (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel_size."""
-    return _pool("avg_pool2d", "avg", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return pool_nd("avg", input, *pool_args("avg_pool2d", 2, kernel_size, stride, padding), ceil_mode,
+                   count_include_pad, where="avg_pool2d")
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over windows along L.   input (N, C, L) -> (N, C, L_out)."""
-    return _pool("avg_pool1d", "avg", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return pool_nd("avg", input, *pool_args("avg_pool1d", 1, kernel_size, stride, padding), ceil_mode,
+                   count_include_pad, where="avg_pool1d")

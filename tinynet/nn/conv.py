@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
+from ..functional.conv import conv_args, conv_nd
 from . import init
 from ..checks import float_dtype, int_arg, int_tuple
 from .linear import default_init_
@@ -27,8 +27,8 @@ class _ConvNd(Module):
         self.in_channels = int_arg(name, "in_channels", in_channels)
         self.out_channels = int_arg(name, "out_channels", out_channels)
         self.kernel_size = int_tuple(name, "kernel_size", kernel_size, nd)
-        self.stride = int_tuple(name, "stride", stride, nd)
-        self.padding = int_tuple(name, "padding", padding, nd, minimum=0)
+        # checked here, once: forward hands them to the kernel as they are
+        self.stride, self.padding = conv_args(name, nd, stride, padding)
         dtype = float_dtype(name, dtype)
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dtype))
@@ -49,7 +49,7 @@ class Conv1d(_ConvNd):
     _nd = 1
 
     def forward(self, x):
-        return F.conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0])
+        return conv_nd(x, self.weight, self.bias, self.stride, self.padding, where="Conv1d")
 
 
 class Conv2d(_ConvNd):
@@ -58,4 +58,4 @@ class Conv2d(_ConvNd):
     _nd = 2
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return conv_nd(x, self.weight, self.bias, self.stride, self.padding, where="Conv2d")

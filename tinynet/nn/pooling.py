@@ -1,23 +1,27 @@
 """Pooling layers: MaxPool1d/2d and AvgPool1d/2d (arguments as in PyTorch; stride defaults to kernel_size)."""
 from __future__ import annotations
 
-from .. import functional as F
-from ..checks import int_tuple
+from ..functional.pooling import pool_args, pool_nd
 from .module import Module
 
 
 class _PoolNd(Module):
-    _nd = 0
+    """Shared constructor. The arguments are checked here, once, and kept as the user wrote them
+    (for the repr); forward hands their checked tuples to the kernel without checking them again."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    _nd = 0
+    _kind = ""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        name, nd = type(self).__name__, self._nd
-        int_tuple(name, "kernel_size", kernel_size, nd)  # validate, but keep what the user wrote
-        if stride is not None:
-            int_tuple(name, "stride", stride, nd)
-        int_tuple(name, "padding", padding, nd, minimum=0)
+        self._geometry = pool_args(type(self).__name__, self._nd, kernel_size, stride, padding)
         self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, bool(ceil_mode)
         self.stride = kernel_size if stride is None else stride
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x):
+        return pool_nd(self._kind, x, *self._geometry, self.ceil_mode, self.count_include_pad,
+                       where=type(self).__name__)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -27,25 +31,23 @@ class _PoolNd(Module):
 class MaxPool1d(_PoolNd):
     """Max over windows along L.   x: (N, C, L) -> (N, C, L_out)."""
 
-    _nd = 1
+    _nd, _kind = 1, "max"
 
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
 
 
 class MaxPool2d(_PoolNd):
     """Max over (KH, KW) windows.   x: (N, C, H, W) -> (N, C, OH, OW)."""
 
-    _nd = 2
+    _nd, _kind = 2, "max"
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
 
 
 class _AvgPoolNd(_PoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+    _kind = "avg"
 
     def extra_repr(self):
         return super().extra_repr() + f", count_include_pad={self.count_include_pad}"
@@ -56,16 +58,8 @@ class AvgPool1d(_AvgPoolNd):
 
     _nd = 1
 
-    def forward(self, x):
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
-
 
 class AvgPool2d(_AvgPoolNd):
     """Mean over (KH, KW) windows.   x: (N, C, H, W) -> (N, C, OH, OW)."""
 
     _nd = 2
-
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
