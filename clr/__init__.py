@@ -26,9 +26,10 @@ __all__ = [*_POLICY_EXPORTS]
 
 # --- range test, suggestions and plots (clr/range_test.py, clr/suggest.py, clr/plots.py) ---
 from .range_test import (  # noqa: E402
-    FunctionTrainer, RangeTestResult, TinynetTrainer, TorchTrainer, lr_range_test, lr_schedule, make_trainer,
+    FunctionTrainer, ModelTrainer, RangeTestResult, lr_range_test, lr_schedule, make_trainer,
     multi_range_test, run_range_test,
 )
+from .bounds import find_bounds  # noqa: E402
 from .suggest import (  # noqa: E402
     Bounds, suggest_accuracy, suggest_bounds, suggest_minimum, suggest_steepest, suggest_valley,
 )
@@ -38,7 +39,7 @@ from .plots import (  # noqa: E402  (matplotlib is imported inside the functions
 
 __all__ += [
     "lr_range_test", "run_range_test", "multi_range_test", "make_trainer", "lr_schedule", "RangeTestResult",
-    "TinynetTrainer", "TorchTrainer", "FunctionTrainer", "Bounds", "suggest_bounds", "suggest_accuracy",
+    "ModelTrainer", "FunctionTrainer", "find_bounds", "Bounds", "suggest_bounds", "suggest_accuracy",
     "suggest_steepest", "suggest_minimum", "suggest_valley", "plot_schedule", "plot_range_test",
     "plot_multi_range_test", "plot_training_curves",
 ]

@@ -27,9 +27,9 @@ The core never imports a framework. It drives a *trainer*: any object with
     evaluate(batches) -> (loss, acc or None)           optional, for val_loader
     set_hyperparam(name, value)                        optional, for multi_range_test
 
-:class:`TinynetTrainer` and :class:`TorchTrainer` adapt a model + optimizer (the framework is
-imported lazily, inside them), and :class:`FunctionTrainer` wraps a plain ``step_fn(batch, lr)``.
-``lr_range_test(model, optimizer, loader)`` picks the adapter for you.
+:class:`ModelTrainer` adapts a tinynet or PyTorch model + optimizer (the framework is imported
+lazily, inside it; ``batch_fn`` reads odd batches), and :class:`FunctionTrainer` wraps a plain
+``step_fn(batch, lr)``. ``lr_range_test(model, optimizer, loader)`` builds the adapter for you.
 """
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ import csv
 import io
 import json
 import math
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -130,23 +132,23 @@ def _check_beta(beta):
 
 # ----------------------------------------------------------------------------- trainers
 
+def check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
 def _split_batch(batch):
-    """A batch is ``(x, y)``; anything else gets a clear error."""
-    try:
-        x, y = batch
-    except (TypeError, ValueError):
-        raise TypeError(f"a batch must be a pair (inputs, targets); got {type(batch).__name__}. "
-                        "Wrap odd batches with a FunctionTrainer or your own trainer") from None
-    return x, y
+    """The default batch_fn: ``(x, y)``, or ``(x, y, extra...)`` whose extras are ignored."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[0], batch[1]
+    raise TypeError(f"a batch must be a pair (inputs, targets) or a tuple (inputs, targets, ...); got "
+                    f"{type(batch).__name__}. Pass batch_fn=lambda batch: (inputs, targets) to say how to split it")
 
 
-def _n_correct(logits, targets):
-    """Number of rows whose argmax is the integer target, or None when this is not classification."""
-    logits = np.asarray(logits)
-    targets = np.asarray(targets)
-    if logits.ndim != 2 or targets.shape != (logits.shape[0],) or targets.dtype.kind not in "iu":
-        return None
-    return int(np.sum(np.argmax(logits, axis=1) == targets))
+def _batch_size(y) -> int:
+    shape = getattr(y, "shape", None)
+    return int(shape[0]) if shape else len(y)
 
 
 def _group_hyperparams(optimizer):
@@ -167,19 +169,140 @@ def _set_group_hyperparam(optimizer, name: str, value):
                              f"(it has {keys}); choose one of those for hyperparam")
 
 
-class _ModelOptimizerTrainer:
-    """What the tinynet and torch adapters share: lr and hyper-parameters live in param groups."""
+class _Tinynet:
+    """What is tinynet-specific: array -> Tensor on the model's device, no_grad, the default loss, RNGs."""
 
-    def __init__(self, model, optimizer, loss_fn):
+    def __init__(self, model, device):
+        import tinynet
+
+        self.tn = tinynet
+        if device is not None:
+            raise ValueError(f"device={device!r} is for torch models; a tinynet model keeps its parameters' "
+                             "device (move it with model.to(device))")
+        first = next(iter(model.parameters()), None)
+        self.device = None if first is None else first.device
+        self.default_loss = tinynet.functional.cross_entropy
+        self.no_grad = tinynet.no_grad
+
+    def inputs(self, x):
+        return x if isinstance(x, self.tn.Tensor) else self.tn.Tensor(x, device=self.device)
+
+    def targets(self, y):
+        return y
+
+    def n_correct(self, out, y):
+        """Rows whose argmax is the integer target, computed where the data lives (one scalar to the host)."""
+        logits = out.data
+        labels = y.data if isinstance(y, self.tn.Tensor) else y
+        xp = self.tn.backend.get_array_module(logits)
+        if xp is not self.tn.backend.get_array_module(labels):
+            labels = self.tn.backend.to_device(labels, self.tn.backend.device_of(logits))
+        if logits.ndim != 2 or labels.shape != (logits.shape[0],) or labels.dtype.kind not in "iu":
+            return None
+        return int((xp.argmax(logits, axis=1) == labels).sum())
+
+    @staticmethod
+    def rng_state(model):
+        """The state of every numpy Generator a module owns (Dropout's ``rng``)."""
+        return [(m, name, copy.deepcopy(g.bit_generator.state)) for m in model.modules()
+                for name, g in vars(m).items() if isinstance(g, np.random.Generator)]
+
+    @staticmethod
+    def set_rng_state(model, states):
+        for m, name, state in states:
+            getattr(m, name).bit_generator.state = copy.deepcopy(state)
+
+
+class _Torch:
+    """What is torch-specific: tensors moved to ``device`` (made from arrays only when needed), no_grad, RNGs."""
+
+    def __init__(self, model, device):
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.default_loss = torch.nn.functional.cross_entropy
+        self.no_grad = torch.no_grad
+
+    def _to(self, v):
+        if not isinstance(v, self.torch.Tensor):
+            if isinstance(v, (dict, list, tuple)):  # structured inputs go to the model as they are
+                return v
+            v = self.torch.as_tensor(v)
+        return v if self.device is None else v.to(self.device)
+
+    inputs = targets = _to
+
+    def n_correct(self, out, y):
+        if not isinstance(out, self.torch.Tensor) or not isinstance(y, self.torch.Tensor):
+            return None
+        if out.ndim != 2 or tuple(y.shape) != (out.shape[0],) or y.dtype.is_floating_point or y.dtype.is_complex:
+            return None
+        return int((out.argmax(dim=1) == y).sum().item())
+
+    def rng_state(self, model):
+        cuda = self.torch.cuda.get_rng_state_all() if self.torch.cuda.is_initialized() else None
+        return self.torch.get_rng_state(), cuda
+
+    def set_rng_state(self, model, state):
+        cpu, cuda = state
+        self.torch.set_rng_state(cpu)
+        if cuda is not None:
+            self.torch.cuda.set_rng_state_all(cuda)
+
+
+_FRAMEWORKS = {"tinynet": _Tinynet, "torch": _Torch}
+
+
+def _framework_of(model) -> str | None:
+    """'torch' or 'tinynet' when ``model`` is an instance of that library's Module, else None.
+
+    Only libraries that are already imported are asked (a torch model cannot exist without torch
+    being imported), so this never imports anything.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return "torch"
+    tn_nn = sys.modules.get("tinynet.nn")
+    if tn_nn is not None and isinstance(model, tn_nn.Module):
+        return "tinynet"
+    return None
+
+
+class ModelTrainer:
+    """The range test's adapter for a model + optimizer: tinynet, PyTorch, or anything shaped like them.
+
+    ``model(inputs)`` gives outputs, ``loss_fn(outputs, targets)`` (default: cross-entropy) a scalar
+    with ``.item()`` and ``.backward()``; the optimizer has ``param_groups``, ``zero_grad``, ``step``
+    and state dicts. ``batch_fn(batch) -> (inputs, targets)`` says how to read a batch (default:
+    ``(x, y)`` or ``(x, y, extra...)``). NumPy inputs become the framework's tensors; tensors are
+    passed as they are (moved to ``device`` for torch). ``framework`` ('tinynet' or 'torch') is found
+    from the model's class when not given.
+
+    ``snapshot()``/``restore(state)`` cover the weights and buffers (state_dict), the optimizer's
+    state and param-group settings, train/eval mode, every parameter's ``.grad`` and the random
+    generators the model draws from (a tinynet Dropout's ``rng``; torch's global CPU/CUDA generators).
+    A step whose loss is not finite is reported without touching the weights.
+    """
+
+    def __init__(self, model, optimizer, loss_fn=None, *, batch_fn=None, device=None, framework=None):
         groups = getattr(optimizer, "param_groups", None)
         if not groups or not all(isinstance(g, dict) and "lr" in g for g in groups):
             raise TypeError(f"optimizer must have param_groups, a list of dicts with an 'lr' entry; got "
                             f"{type(optimizer).__name__}")
-        if not callable(model):
-            raise TypeError(f"model must be callable (a module); got {type(model).__name__}")
-        self.model = model
-        self.optimizer = optimizer
-        self.loss_fn = loss_fn
+        if not callable(model) or not callable(getattr(model, "parameters", None)):
+            raise TypeError(f"model must be a module (callable, with parameters()); got {type(model).__name__}")
+        for name, fn in (("loss_fn", loss_fn), ("batch_fn", batch_fn)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable; got {type(fn).__name__}")
+        framework = framework or _framework_of(model)
+        if framework not in _FRAMEWORKS:
+            raise TypeError(f"cannot tell whether {type(model).__name__} is a tinynet or a torch module; pass "
+                            "framework='tinynet' or 'torch', or build a trainer yourself for run_range_test")
+        self.fw = _FRAMEWORKS[framework](model, device)
+        self.model, self.optimizer = model, optimizer
+        self.loss_fn = loss_fn or self.fw.default_loss
+        self.batch_fn = batch_fn or _split_batch
 
     def set_lr(self, lr: float) -> None:
         for g in self.optimizer.param_groups:
@@ -188,141 +311,66 @@ class _ModelOptimizerTrainer:
     def set_hyperparam(self, name: str, value) -> None:
         _set_group_hyperparam(self.optimizer, name, value)
 
-    def _set_training(self, training):
-        if training is None:
-            return
-        if training:
-            self.model.train()
-        else:
-            self.model.eval()
-
-    # Framework hooks: ``_inputs(batch) -> (x, y)`` ready for the model and loss, ``_no_grad()``,
-    # and ``_correct(out, y) -> int or None``. Everything else is the same for every framework.
+    def _forward(self, batch):
+        x, y = self.batch_fn(batch)
+        y = self.fw.targets(y)
+        out = self.model(self.fw.inputs(x))
+        return out, y, self.loss_fn(out, y)
 
     def train_step(self, batch):
-        x, y = self._inputs(batch)
         self.model.train()
-        out = self.model(x)
-        loss = self.loss_fn(out, y)
+        out, y, loss = self._forward(batch)
         value = float(loss.item())
         if math.isfinite(value):  # a non-finite step is reported without touching the weights
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-        return value, self._correct(out, y), len(y)
+        return value, self.fw.n_correct(out, y), _batch_size(y)
 
     def evaluate(self, batches):
         """Mean loss (weighted by batch size) and accuracy over ``batches``, in eval mode, without gradients."""
-        training = getattr(self.model, "training", None)
+        training = getattr(self.model, "training", True)
         self.model.eval()
         total_loss, total_correct, total_n, have_acc = 0.0, 0, 0, True
         try:
-            with self._no_grad():
+            with self.fw.no_grad():
                 for batch in batches:
-                    x, y = self._inputs(batch)
-                    out = self.model(x)
-                    total_loss += float(self.loss_fn(out, y).item()) * len(y)
-                    correct = self._correct(out, y)
+                    out, y, loss = self._forward(batch)
+                    n = _batch_size(y)
+                    total_loss += float(loss.item()) * n
+                    correct = self.fw.n_correct(out, y)
                     have_acc = have_acc and correct is not None
                     total_correct += correct or 0
-                    total_n += len(y)
+                    total_n += n
         finally:
-            self._set_training(training)
+            self.model.train(training)
         if total_n == 0:
             raise ValueError("val_loader yielded no batches")
         return total_loss / total_n, (total_correct / total_n if have_acc else None)
-
-
-class TinynetTrainer(_ModelOptimizerTrainer):
-    """Adapter for a tinynet model and optimizer; ``loss_fn(logits, targets)`` defaults to cross-entropy.
-
-    Batches are ``(x, y)`` NumPy arrays (or tinynet Tensors); x is moved to the model's device.
-    A step whose loss is not finite is reported without updating the weights.
-    """
-
-    def __init__(self, model, optimizer, loss_fn=None):
-        import tinynet  # lazily: clr must not need tinynet to be importable
-
-        self._tn = tinynet
-        super().__init__(model, optimizer, loss_fn or tinynet.functional.cross_entropy)
-
-    def _device(self):
-        params = getattr(self.model, "parameters", None)
-        first = next(iter(params()), None) if callable(params) else None
-        return getattr(first, "device", None)
-
-    def _tensor(self, x):
-        tn = self._tn
-        if isinstance(x, tn.Tensor):
-            return x
-        return tn.Tensor(x, device=self._device())
-
-    def _inputs(self, batch):
-        x, y = _split_batch(batch)
-        return self._tensor(x), y
-
-    def _no_grad(self):
-        return self._tn.no_grad()
-
-    def _correct(self, out, y):
-        y = y.numpy() if isinstance(y, self._tn.Tensor) else y
-        return _n_correct(out.numpy(), y)
-
-    def snapshot(self):
-        return {"model": {k: v.copy() for k, v in self.model.state_dict().items()},
-                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-                "groups": _group_hyperparams(self.optimizer),
-                "training": getattr(self.model, "training", None)}
-
-    def restore(self, state):
-        # load copies, so that the snapshot survives if load_state_dict keeps references
-        self.model.load_state_dict({k: v.copy() for k, v in state["model"].items()})
-        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        for g, saved in zip(self.optimizer.param_groups, state["groups"]):
-            g.update(copy.deepcopy(saved))
-        self._set_training(state["training"])
-
-
-class TorchTrainer(_ModelOptimizerTrainer):
-    """Adapter for a PyTorch model, optimizer and criterion (torch is imported lazily, here only).
-
-    ``criterion`` defaults to ``torch.nn.functional.cross_entropy``; ``device`` (optional) is where
-    batches are moved. The snapshot is a deep copy of both state dicts, kept in memory.
-    """
-
-    def __init__(self, model, optimizer, criterion=None, device=None):
-        import torch
-
-        self._torch = torch
-        super().__init__(model, optimizer, criterion or torch.nn.functional.cross_entropy)
-        self.device = device
-
-    def _to(self, t):
-        t = self._torch.as_tensor(t)
-        return t.to(self.device) if self.device is not None else t
-
-    def _inputs(self, batch):
-        x, y = _split_batch(batch)
-        return self._to(x), self._to(y)
-
-    def _no_grad(self):
-        return self._torch.no_grad()
-
-    def _correct(self, out, y):
-        return _n_correct(out.detach().cpu().numpy(), y.detach().cpu().numpy())
 
     def snapshot(self):
         return {"model": copy.deepcopy(self.model.state_dict()),
                 "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "groups": _group_hyperparams(self.optimizer),
-                "training": self.model.training}
+                "training": getattr(self.model, "training", True),
+                "grads": [copy.deepcopy(p.grad) for p in self.model.parameters()],
+                "rng": self.fw.rng_state(self.model)}
 
     def restore(self, state):
-        self.model.load_state_dict(state["model"])  # copies into the existing parameters
+        # load copies, so that the snapshot survives being restored several times
+        self.model.load_state_dict(copy.deepcopy(state["model"]))
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         for g, saved in zip(self.optimizer.param_groups, state["groups"]):
             g.update(copy.deepcopy(saved))
-        self._set_training(state["training"])
+        for p, grad in zip(self.model.parameters(), state["grads"]):
+            p.grad = copy.deepcopy(grad)
+        self.fw.set_rng_state(self.model, state["rng"])
+        self.model.train(state["training"])
+
+
+def make_trainer(model, optimizer, loss_fn=None, *, batch_fn=None, device=None, framework=None) -> ModelTrainer:
+    """The adapter for ``model`` + ``optimizer`` (see :class:`ModelTrainer`)."""
+    return ModelTrainer(model, optimizer, loss_fn, batch_fn=batch_fn, device=device, framework=framework)
 
 
 class FunctionTrainer:
@@ -380,11 +428,11 @@ class FunctionTrainer:
     def restore(self, state):
         self._restore(state)
 
-
 def _as_trainer(trainer):
+    """A trainer object as it is, a step function wrapped in FunctionTrainer; a model gets a clear error."""
     if all(callable(getattr(trainer, m, None)) for m in ("set_lr", "train_step")):
         return trainer
-    if _framework_of(trainer) is not None:
+    if callable(getattr(trainer, "parameters", None)):
         raise TypeError(f"got a {type(trainer).__name__} model where a trainer was expected; use "
                         "lr_range_test(model, optimizer, loader) or wrap it with make_trainer(model, optimizer)")
     if callable(trainer):
@@ -393,26 +441,14 @@ def _as_trainer(trainer):
                     f"step_fn(batch, lr); got {type(trainer).__name__}")
 
 
-def _framework_of(model) -> str | None:
-    """'tinynet' or 'torch' from the modules the model's classes come from (no import needed)."""
-    for cls in type(model).__mro__:
-        root = (cls.__module__ or "").split(".")[0]
-        if root in ("tinynet", "torch"):
-            return root
-    return None
-
-
-def make_trainer(model, optimizer, loss_fn=None, device=None):
-    """TinynetTrainer or TorchTrainer, chosen by where the model's class comes from."""
-    framework = _framework_of(model)
-    if framework == "tinynet":
-        if device is not None:
-            raise ValueError("device is for torch models; a tinynet model keeps its parameters' device")
-        return TinynetTrainer(model, optimizer, loss_fn)
-    if framework == "torch":
-        return TorchTrainer(model, optimizer, loss_fn, device=device)
-    raise TypeError(f"cannot tell which framework {type(model).__name__} belongs to (neither a tinynet nor a "
-                    "torch module); build a trainer yourself and call run_range_test(trainer, loader)")
+def as_trainer(model, optimizer=None, loss_fn=None, **options):
+    """make_trainer(model, optimizer, ...) for a model; a trainer object (optimizer=None) as it is."""
+    if optimizer is None:
+        if options.get("batch_fn") is not None or options.get("device") is not None or loss_fn is not None:
+            raise TypeError("loss_fn, batch_fn and device are for a model + optimizer; a trainer object brings "
+                            "its own")
+        return _as_trainer(model)
+    return make_trainer(model, optimizer, loss_fn, **options)
 
 
 # ----------------------------------------------------------------------------- the result
@@ -581,7 +617,7 @@ class RangeTestResult:
 
 # ----------------------------------------------------------------------------- running the test
 
-def _cycle(loader) -> Iterable:
+def cycle_batches(loader) -> Iterable:
     """Yield batches forever, restarting ``iter(loader)`` whenever it runs out."""
     try:
         it = iter(loader)
@@ -605,11 +641,31 @@ def _cycle(loader) -> Iterable:
         yield batch
 
 
-def _check_step(out):
+def check_step(out):
     if not (isinstance(out, tuple) and len(out) == 3):
         raise TypeError(f"train_step must return (loss, n_correct or None, n); got {out!r:.80}")
     loss, correct, n = out
     return float(loss), (None if correct is None else float(correct)), float(n)
+
+
+@contextlib.contextmanager
+def restored(trainer, loader=None):
+    """Snapshot ``trainer`` (and ``loader.epoch``, a tinynet DataLoader's epoch counter) and put both
+    back on exit, also after an exception. Yields ``reset()``, which puts them back on demand, so that
+    several tests can each start from the same state."""
+    state = trainer.snapshot()
+    epoch = getattr(loader, "epoch", None)
+    epoch = epoch if isinstance(epoch, (int, np.integer)) and not isinstance(epoch, bool) else None
+
+    def reset():
+        trainer.restore(state)
+        if epoch is not None:
+            loader.epoch = epoch
+
+    try:
+        yield reset
+    finally:
+        reset()
 
 
 def run_range_test(trainer, loader, *, start_lr=DEFAULT_START_LR, end_lr=DEFAULT_END_LR,
@@ -664,16 +720,16 @@ def run_range_test(trainer, loader, *, start_lr=DEFAULT_START_LR, end_lr=DEFAULT
     stop_reason, stopped_at = STOP_COMPLETED, None
     ema = DebiasedEMA(smooth_beta)
     best = math.inf
-    batches = _cycle(loader)
-    state = trainer.snapshot() if restore else None
+    batches = cycle_batches(loader)
     # Overflow at the top of the sweep is the expected end of a range test: it is detected below
     # (non-finite or diverging loss) and reported in the result, so NumPy's warnings are only noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+            (restored(trainer, loader) if restore else contextlib.nullcontext()):
         try:
             for i, lr in enumerate(lrs):
                 batch = next(batches)
                 trainer.set_lr(float(lr))
-                loss, n_correct, n = _check_step(trainer.train_step(batch))
+                loss, n_correct, n = check_step(trainer.train_step(batch))
                 s = ema.update(loss)
                 losses.append(loss)
                 smoothed.append(s)
@@ -694,8 +750,6 @@ def run_range_test(trainer, loader, *, start_lr=DEFAULT_START_LR, end_lr=DEFAULT
                     val_accs.append(None if v_acc is None else float(v_acc))
         finally:
             batches.close()
-            if restore:
-                trainer.restore(state)
 
     n_steps = len(losses)
     train_acc = None
@@ -712,15 +766,18 @@ def run_range_test(trainer, loader, *, start_lr=DEFAULT_START_LR, end_lr=DEFAULT
         stop_reason=stop_reason, diverged_at=stopped_at, settings=settings)
 
 
-def lr_range_test(model, optimizer, loader, loss_fn=None, *, device=None, **options) -> RangeTestResult:
-    """One-line range test for a tinynet or torch model: picks the adapter, then run_range_test.
+def lr_range_test(model, optimizer, loader, loss_fn=None, *, batch_fn=None, device=None, framework=None,
+                  **options) -> RangeTestResult:
+    """One-line range test for a tinynet or torch model: make_trainer, then run_range_test.
 
         result = clr.lr_range_test(model, optimizer, train_batches, num_iter=200)
         base_lr, max_lr = result.suggest()
 
-    ``loss_fn(outputs, targets)`` defaults to cross-entropy; ``options`` are run_range_test's.
+    ``loss_fn(outputs, targets)`` defaults to cross-entropy; ``batch_fn(batch) -> (inputs, targets)``
+    reads odd batches (dicts, extra fields); ``options`` are run_range_test's.
     """
-    return run_range_test(make_trainer(model, optimizer, loss_fn, device=device), loader, **options)
+    trainer = make_trainer(model, optimizer, loss_fn, batch_fn=batch_fn, device=device, framework=framework)
+    return run_range_test(trainer, loader, **options)
 
 
 def multi_range_test(trainer_or_factory, values, loader, *, hyperparam="weight_decay",
@@ -758,13 +815,9 @@ def multi_range_test(trainer_or_factory, values, loader, *, hyperparam="weight_d
         if is_trainer:
             trainer = trainer_or_factory
             # snapshot before changing the hyper-parameter, so the value itself is put back too
-            state = trainer.snapshot() if restore else None
-            try:
+            with restored(trainer, loader) if restore else contextlib.nullcontext():
                 trainer.set_hyperparam(hyperparam, value)
                 result = run_range_test(trainer, loader, **{**options, "restore": False})
-            finally:
-                if restore:
-                    trainer.restore(state)
         else:
             result = run_range_test(trainer_or_factory(value), loader, **options)
         result.settings.update(hyperparam=hyperparam, hyperparam_value=value, restore=bool(restore))

@@ -62,6 +62,12 @@ class Bounds:
     def __repr__(self):
         return f"Bounds(base_lr={self.base_lr:.4g}, max_lr={self.max_lr:.4g}, method={self.method!r})"
 
+    def report(self) -> str:
+        """A few lines for a report: the bounds, then why (``details['why']`` when the rule gives reasons)."""
+        lines = [f"base_lr = {self.base_lr:.4g}, max_lr = {self.max_lr:.4g} ({self.method})"]
+        lines += [f"- {line}" for line in self.details.get("why", ())]
+        return "\n".join(lines)
+
 
 # ----------------------------------------------------------------------------- input checks
 
@@ -120,6 +126,50 @@ def trim_curve(lrs, values, skip_start=None, skip_end=DEFAULT_SKIP_END, name="lo
                          f"{n} are left after trimming (skip_start={skip_start}, skip_end={skip_end}; {where}). "
                          "Run the range test for more iterations (num_iter), or lower skip_start/skip_end.")
     return lrs[skip_start:stop], values[skip_start:stop], int(skip_start)
+
+
+SIGNAL_Z = 5.0        # the loss must fall by this many standard errors of its noise...
+SIGNAL_REL = 1e-3     # ...and by this fraction of its starting value
+
+
+def significant_descent(lrs, losses, smoothed, *, what="the range test", advice="run a longer test",
+                        z=SIGNAL_Z, rel=SIGNAL_REL) -> tuple[int, int]:
+    """Check that a sweep's loss really falls; returns (n_finite, index of the lowest smoothed loss).
+
+    ``losses`` are the raw per-step losses, ``smoothed`` their moving average. With h = max(3, n // 10)
+    (n = steps before the first non-finite value) and ``low`` = argmin of the smoothed loss:
+
+        head = losses[:h],   dip = losses[low - h + 1 : low + 1]     (the steps the average at low saw)
+        drop = mean(head) - mean(dip),   se = sqrt(var(head) / h + var(dip) / h)
+        signal  <=>  low >= h  and  drop > z * se  and  drop > rel * |mean(head)|
+
+    A flat curve (drop 0), a rounding slope (drop ~1e-14) and pure noise (drop of a standard error
+    or two, from picking the lowest point) all fail; so does a loss that is lowest in its first
+    tenth (it diverged at once). Raises ValueError saying which, what was seen and ``advice``.
+    """
+    lrs, losses = _curve(lrs, losses, "losses")
+    smoothed = np.asarray(smoothed, dtype=np.float64)
+    n = min(_first_nonfinite(losses), _first_nonfinite(smoothed))
+    if n < 2 * MIN_POINTS:
+        raise ValueError(f"{what} has only {n} finite loss values (non-finite from lr {lrs[n]:.3g} on), too few to "
+                         f"show a descent: it diverged almost at once; lower start_lr, or {advice}")
+    h = max(3, n // 10)
+    low = int(np.argmin(smoothed[:n]))
+    head = losses[:h]
+    dip = losses[max(0, low - h + 1):low + 1]
+    start = float(np.mean(head))
+    if low < h:
+        raise ValueError(f"{what}: the loss never falls below where it started (lowest in the first tenth of the "
+                         f"sweep, at lr {lrs[low]:.3g}, then rising up to lr {lrs[n - 1]:.3g}); start_lr is already "
+                         f"too large or the model does not learn: lower start_lr, or {advice}")
+    drop = start - float(np.mean(dip))
+    se = math.sqrt(float(np.var(head, ddof=1)) / len(head) + float(np.var(dip, ddof=1)) / len(dip))
+    if not (drop > z * se and drop > rel * abs(start)):
+        kind = "flat" if drop <= rel * abs(start) else "no more than noise"
+        raise ValueError(f"{what} shows no usable signal: the loss is {kind} (from {start:.4g} it falls by only "
+                         f"{drop:.3g}, noise standard error {se:.3g}, between lr {lrs[0]:.3g} and {lrs[n - 1]:.3g}); "
+                         f"no bounds are read off noise. Try a larger end_lr, {advice}")
+    return n, low
 
 
 def moving_average(values, window: int):

@@ -683,15 +683,26 @@ def test_set_group_hyperparam_falls_back_to_betas_for_momentum():
 
 # ----------------------------------------------------------------------------- picking an adapter
 
-def test_framework_is_read_from_the_class_hierarchy():
-    base = type("Module", (), {"__module__": "torch.nn.modules.module"})
-    user_model = type("Net", (base,), {"__module__": "__main__"})
-    assert rt._framework_of(user_model()) == "torch"
-    assert rt._framework_of(LogReg()) is None
-    with pytest.raises(TypeError, match="cannot tell which framework"):
-        rt.make_trainer(LogReg(), _Opt())
+def test_adapter_is_chosen_by_the_model_class_or_by_the_user():
+    tn, nn, optim = _tinynet_parts()
+    model, opt = _tinynet_model(nn, optim)
+    assert rt._framework_of(model) == "tinynet" and rt._framework_of(LogReg()) is None
+    assert isinstance(rt.make_trainer(model, opt).fw, rt._Tinynet)
+    with pytest.raises(TypeError, match="framework='tinynet' or 'torch'"):
+        rt.make_trainer(_CallableModel(), _Opt())
+    assert isinstance(rt.make_trainer(_CallableModel(), _Opt(), framework="tinynet").fw, rt._Tinynet)
     with pytest.raises(TypeError, match="lr_range_test"):
-        run_range_test(user_model(), [None])
+        run_range_test(model, [None])
+    with pytest.raises(ValueError, match="device='cuda' is for torch"):
+        rt.make_trainer(model, opt, device="cuda")
+
+
+class _CallableModel:
+    def __call__(self, x):
+        return x
+
+    def parameters(self):
+        return iter(())
 
 
 # ----------------------------------------------------------------------------- tinynet integration
@@ -714,7 +725,7 @@ def test_tinynet_range_test_restores_weights_and_optimizer(device):
     model, opt = _tinynet_model(nn, optim)
     model.to(device)
     batches = [(x.astype(np.float32), t) for x, t in BATCHES]
-    rt.TinynetTrainer(model, opt).train_step(batches[0])  # fill the momentum buffers
+    rt.make_trainer(model, opt).train_step(batches[0])  # fill the momentum buffers
     before = model.state_dict()
     opt_before = opt.state_dict()
     result = rt.lr_range_test(model, opt, batches, start_lr=1e-4, end_lr=1e3, num_iter=40)
@@ -730,7 +741,7 @@ def test_tinynet_trainer_step_matches_a_manual_step():
     x, t = BATCHES[0]
     x = x.astype(np.float32)
     model, opt = _tinynet_model(nn, optim)
-    trainer = rt.TinynetTrainer(model, opt)
+    trainer = rt.make_trainer(model, opt)
     trainer.set_lr(0.05)
     loss, correct, n = trainer.train_step((x, t))
     twin, twin_opt = _tinynet_model(nn, optim)
@@ -777,7 +788,7 @@ def test_tinynet_adam_momentum_sweep_with_validation():
     model, _ = _tinynet_model(nn, optim)
     opt = optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     batches = [(x.astype(np.float32), t) for x, t in BATCHES]
-    trainer = rt.TinynetTrainer(model, opt)
+    trainer = rt.make_trainer(model, opt)
     results = multi_range_test(trainer, [0.85, 0.95], batches, hyperparam="momentum", start_lr=1e-4,
                                end_lr=1.0, num_iter=12, val_loader=batches[:2], val_every=4)
     assert tuple(opt.param_groups[0]["betas"]) == (0.9, 0.999) and opt.param_groups[0]["lr"] == 1e-3
@@ -804,7 +815,7 @@ def _torch_batches(torch):
 def test_torch_range_test_restores_weights_and_optimizer():
     torch, model, opt = _torch_parts()
     batches = _torch_batches(torch)
-    rt.TorchTrainer(model, opt).train_step(batches[0])  # fill the momentum buffers
+    rt.make_trainer(model, opt).train_step(batches[0])  # fill the momentum buffers
     before = {k: v.clone() for k, v in model.state_dict().items()}
     buffers = [opt.state[p]["momentum_buffer"].clone() for p in model.parameters()]
     result = rt.lr_range_test(model, opt, batches, start_lr=1e-4, end_lr=1e4, num_iter=60)
@@ -839,7 +850,7 @@ def test_torch_trainer_records_what_torch_computes():
 
 def test_torch_multi_range_test_momentum():
     torch, model, opt = _torch_parts()
-    trainer = rt.TorchTrainer(model, opt)
+    trainer = rt.make_trainer(model, opt)
     results = multi_range_test(trainer, [0.85, 0.95], _torch_batches(torch), hyperparam="momentum",
                                start_lr=1e-3, end_lr=1.0, num_iter=20)
     assert list(results) == [0.85, 0.95] and opt.param_groups[0]["momentum"] == 0.9
