@@ -180,8 +180,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None =
         return [fn(item) for item in items]
     pool = _Pools.get(n)
     with _blas_limited(1):
-        # the pool's n-1 workers take items n-1 apart... simplest fair split: strided shares
-        shares = [items[k::n] for k in range(n)]
+        shares = [items[k::n] for k in range(n)]  # every n-th item: neighbouring pieces on different threads
         futures = [pool.submit(_run_share, fn, share) for share in shares[1:]]
         first = _run_share(fn, shares[0])
         rest = [f.result() for f in futures]

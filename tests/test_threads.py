@@ -1,0 +1,97 @@
+"""tinynet.threads: the scoped thread count, BLAS threads set and restored, the default from
+$TINYNET_THREADS, and parallel_map's order and errors. (That kernels give the same numbers on any
+thread count is tested beside each kernel, in test_conv.py and test_pooling.py.)"""
+import threading
+
+import pytest
+
+from tinynet import threads
+
+
+@pytest.fixture
+def blas():
+    if threads.blas_threads() is None:
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+
+
+def test_limit_sets_kernels_and_blas_and_restores_both(blas, monkeypatch):
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    outer_blas = threads.blas_threads()
+    assert threads.current() == threads.available_cores()
+    with threads.limit(1) as n:
+        assert n == 1 and threads.current() == 1 and threads.blas_threads() == 1
+        with threads.limit(2):
+            assert threads.current() == 2 and threads.blas_threads() == 2
+        assert threads.current() == 1 and threads.blas_threads() == 1
+    assert threads.current() == threads.available_cores() and threads.blas_threads() == outer_blas
+
+
+def test_limit_is_restored_after_an_error(blas):
+    before = (threads.current(), threads.blas_threads())
+    with pytest.raises(KeyError):
+        with threads.limit(1):
+            raise KeyError("boom")
+    assert (threads.current(), threads.blas_threads()) == before
+
+
+def test_limit_belongs_to_the_thread_that_entered_it():
+    seen = []
+    with threads.limit(1):
+        worker = threading.Thread(target=lambda: seen.append(threads.current()))
+        worker.start()
+        worker.join()
+    assert seen == [threads.default_threads()]
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), (" 3 ", 3), ("", None)])
+def test_default_comes_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv(threads.ENV_VAR, value)
+    assert threads.default_threads() == (expected or threads.available_cores())
+    assert threads.current() == threads.default_threads()
+
+
+@pytest.mark.parametrize("value, match", [("two", r"TINYNET_THREADS='two' is not a number"),
+                                          ("0", r"TINYNET_THREADS=0 must be at least 1")])
+def test_bad_environment_value_is_named(monkeypatch, value, match):
+    monkeypatch.setenv(threads.ENV_VAR, value)
+    with pytest.raises(ValueError, match=match):
+        threads.current()
+
+
+@pytest.mark.parametrize("value, err, match", [(0, ValueError, "threads=0 must be at least 1"),
+                                               (1.5, TypeError, "threads must be a positive integer, got 1.5"),
+                                               (True, TypeError, "got True")])
+def test_bad_limit_is_named(value, err, match):
+    with pytest.raises(err, match=match):
+        with threads.limit(value):
+            pass
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8])
+def test_parallel_map_keeps_order(n):
+    assert threads.parallel_map(lambda i: i * i, range(10), threads=n) == [i * i for i in range(10)]
+    assert threads.parallel_map(lambda i: i, [], threads=n) == []
+
+
+def test_parallel_map_uses_several_threads_and_holds_blas_to_one(blas):
+    names, blas_seen = set(), set()
+
+    def work(i):
+        names.add(threading.current_thread().name)
+        blas_seen.add(threads.blas_threads())
+        return i
+
+    with threads.limit(2):
+        threads.parallel_map(work, range(8))
+        assert threads.blas_threads() == 2
+    assert len(names) == 2 and blas_seen == {1}
+
+
+def test_parallel_map_passes_errors_on():
+    def work(i):
+        if i == 5:
+            raise ValueError("piece 5")
+        return i
+
+    with pytest.raises(ValueError, match="piece 5"):
+        threads.parallel_map(work, range(8), threads=2)
