@@ -113,6 +113,7 @@ BAD_CALLS = [
     (lambda: F.linear(f32(4, 3), f32(2, 3), f32(3)), ValueError, r"bias shape \(3,\) must be \(2,\)"),
     (lambda: F.linear(f32(4, 3), f32(2, 3), f32(2, dtype=np.float64)), TypeError, r"bias has dtype float64 but weight"),
     (lambda: F.linear(f32(4, 3), f32(2, 3), np.zeros(2)), TypeError, r"bias must be a tinynet Tensor"),
+    (lambda: F.leaky_relu(f32(3), "0.1"), TypeError, r"leaky_relu: negative_slope must be a real number \(not a str\), got '0.1'"),
     (lambda: F.mse_loss(f32(3), np.ones(4)), ValueError, r"mse_loss: input shape \(3,\) and target shape \(4,\) differ"),
     (lambda: F.mse_loss(np.ones(3), np.ones(3)), TypeError, r"mse_loss: input must be a tinynet Tensor"),
 ]

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..checks import real
 
 
 class ReLUFn(Function):
@@ -110,7 +111,7 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLUFn(negative_slope)(x)
+    return LeakyReLUFn(real("leaky_relu", "negative_slope", negative_slope))(x)
 
 
 def sigmoid(x):

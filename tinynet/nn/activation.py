@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..checks import real
+from ..functional.activations import LeakyReLUFn
 from .module import Module
 
 
@@ -21,7 +22,7 @@ class LeakyReLU(Module):
         self.negative_slope = real("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return LeakyReLUFn(self.negative_slope)(x)  # the slope was checked once, above
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
