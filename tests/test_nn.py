@@ -514,3 +514,18 @@ def test_layer_matches_torch_with_the_same_weights(rng, make, torch_name, torch_
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     x = rng.standard_normal(shape)
     np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+
+
+def test_no_name_is_both_an_autograd_function_and_a_layer():
+    """tinynet.functional's Functions end in Fn (ReLUFn, LinearFn, ...), so ``ReLU`` means the layer only."""
+    import importlib
+    import pkgutil
+
+    from tinynet.autograd import Function
+
+    fns = {name for info in pkgutil.iter_modules(F.__path__)
+           for name, obj in vars(importlib.import_module(f"tinynet.functional.{info.name}")).items()
+           if isinstance(obj, type) and issubclass(obj, Function) and obj is not Function}
+    layers = {name for name, obj in vars(nn).items() if isinstance(obj, type) and issubclass(obj, nn.Module)}
+    assert {"ReLUFn", "LinearFn", "DropoutFn", "LocalResponseNormFn", "CrossEntropyFn"} <= fns
+    assert all(name.endswith("Fn") for name in fns) and not fns & layers
