@@ -152,3 +152,12 @@ def test_cross_entropy_out_of_range_gpu_targets_give_nan_not_another_class(devic
     assert np.isnan(tn.backend.to_numpy(z.grad)).all(axis=1).tolist() == [False, True, False]
     good = F.cross_entropy(z, on_gpu(0, 3, 2))  # valid targets on the GPU: a finite loss
     assert np.isfinite(good.item()) and good.item() == pytest.approx(np.log(4))
+
+
+def test_a_nan_logit_makes_its_sample_loss_nan_without_an_error():
+    """docs/autograd.md section 8: no finiteness check per step (it would sync the GPU); the NaN
+    reaches the loss, where the training loop and the range test stop."""
+    z = Tensor([[np.nan, 0.0], [1.0, 0.0]], dtype=np.float64, requires_grad=True)
+    loss = F.cross_entropy(z, np.array([0, 1]), reduction="none")
+    assert np.isnan(loss.numpy()).tolist() == [True, False]
+    assert np.isnan(F.cross_entropy(z, np.array([0, 1])).item())

@@ -137,3 +137,21 @@ def test_reshape_and_axis_errors(rng):
         x.transpose(0, 0)
     with pytest.raises(IndexError, match=r"shape \(2, 3\)"):
         x[5]
+
+
+@pytest.mark.parametrize("fn, x, value, grad", [
+    (lambda x: x.log(), 0.0, -np.inf, np.inf),
+    (lambda x: x.log(), -1.0, np.nan, -1.0),
+    (lambda x: x.sqrt(), -1.0, np.nan, np.nan),
+    (lambda x: 1.0 / x, 0.0, np.inf, -np.inf),
+    (lambda x: x.exp(), 1000.0, np.inf, np.inf),
+], ids=["log0", "log-1", "sqrt-1", "div0", "exp1000"])
+def test_ops_give_ieee_values_and_numpys_warning_not_an_error(fn, x, value, grad):
+    """docs/autograd.md section 8: an op that makes inf/NaN from finite input returns the IEEE
+    value (a check per op would cost a pass, and a host sync on the GPU); on the CPU NumPy warns."""
+    t = Tensor([x], dtype=np.float64, requires_grad=True)
+    with pytest.warns(RuntimeWarning):
+        y = fn(t)
+        y.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), [value])
+    np.testing.assert_array_equal(t.grad, [grad])
