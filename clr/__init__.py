@@ -4,19 +4,18 @@ Plain Python policies (``clr.policies``: ``lr = policy(iteration)``), schedulers
 any optimizer with ``param_groups`` (``clr.schedulers``), and the range test.
 """
 
-# --- policies and schedulers (clr/policies.py, clr/schedulers.py) ---
+# --- policies and schedulers (clr/policies.py, clr/schedulers.py; torch LRSchedulers in clr/torch.py) ---
 from .policies import (  # noqa: E402
     SGDR, BoundedPolicy, Cyclic, Decay, Exp, ExpRange, Fixed, Inv, Inverse, MultiStep, OneCycle,
-    OneCycleMomentum, Policy, Poly, Stages, Step, Triangular, Triangular2, chain, cycle_length,
-    inverse, iterations_for_cycles, paper_cifar10_triangular2, policy_from_dict, round_to_cycles,
-    step_size_from_epochs,
+    OneCycleMomentum, Policy, Poly, Stages, Step, Triangular, Triangular2, cycle_length,
+    iterations_for_cycles, paper_cifar10_triangular2, round_to_cycles, step_size_from_epochs,
 )
 from .schedulers import CyclicLR, OneCycleLR, PolicyScheduler  # noqa: E402
 
 _POLICY_EXPORTS = [
     "Policy", "BoundedPolicy", "Fixed", "Step", "MultiStep", "Exp", "Inv", "Poly", "Decay",
     "Triangular", "Triangular2", "ExpRange", "Cyclic", "OneCycle", "OneCycleMomentum", "SGDR",
-    "Stages", "Inverse", "chain", "inverse", "policy_from_dict", "paper_cifar10_triangular2",
+    "Stages", "Inverse", "paper_cifar10_triangular2",
     "step_size_from_epochs", "cycle_length", "iterations_for_cycles", "round_to_cycles",
     "PolicyScheduler", "CyclicLR", "OneCycleLR",
 ]
@@ -31,7 +30,8 @@ from .range_test import (  # noqa: E402
 )
 from .bounds import find_bounds  # noqa: E402
 from .suggest import (  # noqa: E402
-    Bounds, suggest_accuracy, suggest_bounds, suggest_minimum, suggest_steepest, suggest_valley,
+    Bounds, suggest_accuracy, suggest_bounds, suggest_minimum, suggest_slide, suggest_steep, suggest_steepest,
+    suggest_valley,
 )
 from .plots import (  # noqa: E402  (matplotlib is imported inside the functions only)
     plot_multi_range_test, plot_range_test, plot_schedule, plot_training_curves,
@@ -40,7 +40,7 @@ from .plots import (  # noqa: E402  (matplotlib is imported inside the functions
 __all__ += [
     "lr_range_test", "run_range_test", "multi_range_test", "make_trainer", "lr_schedule", "RangeTestResult",
     "ModelTrainer", "FunctionTrainer", "find_bounds", "Bounds", "suggest_bounds", "suggest_accuracy",
-    "suggest_steepest", "suggest_minimum", "suggest_valley", "plot_schedule", "plot_range_test",
-    "plot_multi_range_test", "plot_training_curves",
+    "suggest_steep", "suggest_steepest", "suggest_slide", "suggest_minimum", "suggest_valley", "plot_schedule",
+    "plot_range_test", "plot_multi_range_test", "plot_training_curves",
 ]
 # --- end range test, suggestions and plots ---

@@ -17,7 +17,7 @@ import argparse
 import statistics
 import time
 
-from clr.policies import inverse, paper_cifar10_triangular2
+from clr.policies import paper_cifar10_triangular2
 from clr.schedulers import CyclicLR, OneCycleLR, PolicyScheduler
 
 
@@ -35,7 +35,7 @@ def _schedulers(n_groups: int, steps: int) -> dict:
         # past_end='hold': the run may exceed total_steps without raising
         "OneCycleLR.step()": lambda: OneCycleLR(_FakeOptimizer(n_groups), 0.1, total_steps=steps, past_end="hold"),
         "PolicyScheduler.step() (3-stage triangular2 + momentum)": lambda: PolicyScheduler(
-            _FakeOptimizer(n_groups), lr_policy, inverse(lr_policy, 0.85, 0.95)),
+            _FakeOptimizer(n_groups), lr_policy, lr_policy.momentum(0.85, 0.95)),
     }
 
 

@@ -67,7 +67,7 @@ def triangular2_schedule(scale: float = 1.0):
         return policy, policy.total_iters
     stages = tuple((P.Triangular2(base, top, max(1, round(step * scale))), max(2, round(length * scale)))
                    for base, top, step, length in TRIANGULAR2_STAGES)
-    policy = P.chain(*stages)
+    policy = P.Stages(stages)
     return policy, policy.total_iters
 
 

@@ -42,7 +42,7 @@ def main(argv=None):
          "one-cycle, three-phase linear (Smith)": three,
          "SGDR (T_0 2,000, T_mult 2)": P.SGDR(0.1, 2000, T_mult=2, eta_min=0.001)},
         num_iter=total, path=args.out / "one_cycle.png",
-        momentum={"two-phase": P.inverse(two, 0.85, 0.95), "three-phase": P.inverse(three, 0.85, 0.95)},
+        momentum={"two-phase": two.momentum(0.85, 0.95), "three-phase": three.momentum(0.85, 0.95)},
         title="One-cycle (max_lr 0.1) with cyclical momentum, and SGDR")
 
     clr.plot_schedule({"3-stage triangular2 (paper, Table 2)": P.paper_cifar10_triangular2()},

@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from clr.policies import (
-    SGDR, Cyclic, Exp, Fixed, MultiStep, OneCycle, Step, Triangular, inverse, paper_cifar10_triangular2,
+    SGDR, Cyclic, Exp, Fixed, MultiStep, OneCycle, Step, Triangular, paper_cifar10_triangular2,
 )
 from clr.schedulers import CyclicLR, OneCycleLR, PolicyScheduler
 
@@ -117,7 +117,7 @@ def test_last_epoch_resumes_like_pytorch():
 def test_policy_scheduler_with_any_policy_per_group():
     opt = FakeOptimizer(2, "sgd")
     schedule = paper_cifar10_triangular2()
-    sched = PolicyScheduler(opt, [schedule, Exp(0.1, 0.5)], inverse(schedule, 0.85, 0.95),
+    sched = PolicyScheduler(opt, [schedule, Exp(0.1, 0.5)], schedule.momentum(0.85, 0.95),
                             last_epoch=15999)
     assert sched.last_epoch == 16000
     assert lrs(opt) == approx([0.0001, 0.05 * 0.5 ** 15999])
@@ -169,7 +169,7 @@ RESUMABLE = {
     "one_cycle-three_phase": lambda opt: OneCycleLR(opt, [0.5, 1.0], total_steps=40, three_phase=True),
     "one_cycle-hold": lambda opt: OneCycleLR(opt, 0.5, total_steps=20, past_end="hold"),
     "policy-stages": lambda opt: PolicyScheduler(
-        opt, paper_cifar10_triangular2(), inverse(paper_cifar10_triangular2(), 0.8, 0.9)),
+        opt, paper_cifar10_triangular2(), paper_cifar10_triangular2().momentum(0.8, 0.9)),
     "policy-sgdr": lambda opt: PolicyScheduler(opt, SGDR(0.1, 5, 2, 0.001)),
 }
 
@@ -220,6 +220,64 @@ def test_load_state_dict_rejects_mismatches():
         CyclicLR(FakeOptimizer(3), 0.1, 0.5).load_state_dict(state)
     with pytest.raises(ValueError, match="version"):
         CyclicLR(FakeOptimizer(2), 0.1, 0.5).load_state_dict({**state, "version": 99})
+
+
+def _one_cycle_state(**changes):
+    state = json.loads(json.dumps(OneCycleLR(FakeOptimizer(2), 0.1, total_steps=10).state_dict()))
+    return {**state, **changes}
+
+
+def _without(key):
+    state = json.loads(json.dumps(CyclicLR(FakeOptimizer(2), 0.1, 0.5).state_dict()))
+    del state[key]
+    return state
+
+
+OTHER_TOTAL = OneCycle(0.1, 20).to_dict()
+BAD_STATES = [  # (scheduler to load into, state, message): each refused with a ValueError
+    *[("cyclic", _without(key), f"state lacks the keys \\['{key}'\\]")
+      for key in ("version", "last_epoch", "step_limit", "lr_policies", "momentum_policies")],
+    ("cyclic", {"scheduler": "CyclicLR"}, "state lacks the keys \\['version', 'last_epoch'"),
+    ("cyclic", [("last_epoch", 3)], "not a CyclicLR state_dict"),
+    ("one_cycle", {k: v for k, v in _one_cycle_state().items() if k != "total_steps"}, "lacks.*total_steps"),
+    ("one_cycle", _one_cycle_state(total_steps=20), "total_steps'\\]=20 but the lr policy of param group 0"),
+    ("one_cycle", _one_cycle_state(total_steps=20, step_limit=20,
+                                   lr_policies=[OTHER_TOTAL, OTHER_TOTAL]), "momentum policy of param group 0"),
+    ("one_cycle", _one_cycle_state(step_limit=None), "step_limit'\\]=None does not match past_end='raise'"),
+    ("one_cycle", _one_cycle_state(past_end="wrap"), "past_end"),
+    ("one_cycle", _one_cycle_state(last_epoch=11), "last_epoch'\\]=11 is past"),
+    ("one_cycle", _one_cycle_state(lr_policies=[Fixed(0.1).to_dict()] * 2), "lr policy of param group 0 is Fixed"),
+    ("cyclic", {**_without("momentum_policies"), "momentum_policies": None, "lr_policies": {"a": 1}},
+     "state\\['lr_policies'\\] must list one policy per param group"),
+    ("cyclic", {**_without("momentum_policies"), "momentum_policies": None, "last_epoch": "3"}, "last_epoch"),
+    ("cyclic", {**_without("momentum_policies"), "momentum_policies": None,
+                "lr_policies": [Fixed(0.1).to_dict()] * 2}, "Cyclic lr policies"),
+    ("cyclic", {**_without("momentum_policies"), "momentum_policies": None, "lr_policies": [None, None]},
+     "'type' key"),
+]
+
+
+@pytest.mark.parametrize("kind, state, match", BAD_STATES, ids=[m for *_, m in BAD_STATES])
+def test_load_state_dict_refuses_incomplete_or_contradictory_states(kind, state, match):
+    opt = FakeOptimizer(2)
+    sched = CyclicLR(opt, 0.1, 0.5) if kind == "cyclic" else OneCycleLR(opt, 0.1, total_steps=10)
+    before = (sched.state_dict(), [dict(g) for g in opt.param_groups])
+    with pytest.raises(ValueError, match=match):
+        sched.load_state_dict(state)
+    assert (sched.state_dict(), opt.param_groups) == before          # nothing changed
+
+
+def test_step_with_an_iteration_jumps_there_like_torch():
+    opt = FakeOptimizer()
+    sched = CyclicLR(opt, 0.1, 0.5, step_size_up=4)
+    sched.step(6)
+    assert sched.last_epoch == 6 and lrs(opt) == approx([0.3])
+    sched.step()
+    assert sched.last_epoch == 7 and lrs(opt) == approx([0.2])
+    with pytest.raises(ValueError, match="epoch must be an integer >= 0, got -1"):
+        sched.step(-1)
+    with pytest.raises(ValueError, match="Tried to step 11 times"):
+        OneCycleLR(FakeOptimizer(), 0.1, total_steps=10).step(11)
 
 
 def test_one_cycle_state_keeps_the_end_rule():
