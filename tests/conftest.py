@@ -1,13 +1,27 @@
-"""Shared test fixtures: seeded generators and the list of devices to test on."""
+"""Shared test fixtures: seeded generators, the devices to test on, and a data sandbox.
+
+``device`` runs a test on 'cpu' and on 'cuda'. Without CuPy and a GPU, 'cuda' runs through the
+strict host-only CuPy stand-in (tests/cupy_standin.py), so CI exercises the GPU code path; on a
+machine with a GPU it runs on the real thing.
+"""
 import urllib.request
 
 import numpy as np
 import pytest
 
+import cupy_standin
 from tinynet import backend
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not backend.cuda_available(), reason="needs CuPy and a CUDA device"))]
+REAL_GPU = backend.cuda_available()
+
+
+def use_standin(monkeypatch):
+    """Make tinynet.backend use the CuPy stand-in for the rest of the test; returns its counters."""
+    monkeypatch.setattr(backend, "_cupy", cupy_standin)
+    monkeypatch.setattr(backend, "_cupyx", cupy_standin.cupyx)
+    monkeypatch.setattr(backend, "_cupy_error", None)
+    cupy_standin.COUNTS.reset()
+    return cupy_standin.COUNTS
 
 
 @pytest.fixture
@@ -15,9 +29,26 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture(params=DEVICES)
-def device(request):
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request, monkeypatch):
+    if request.param == "cuda" and not REAL_GPU:
+        use_standin(monkeypatch)
     return request.param
+
+
+@pytest.fixture
+def cuda(monkeypatch):
+    """'cuda': the real GPU where there is one, else the stand-in."""
+    if not REAL_GPU:
+        use_standin(monkeypatch)
+    return "cuda"
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    """The stand-in always (even beside a real GPU), for tests that count device work."""
+    use_standin(monkeypatch)
+    return cupy_standin
 
 
 @pytest.fixture

@@ -93,7 +93,41 @@ def test_graph_is_freed_after_backward():
     del f
     out.backward()
     gc.collect()
-    assert mid._ctx is None and ref() is None
+    assert mid._ctx is tn.autograd.FREED and not mid.is_leaf and ref() is None
+
+
+def test_a_second_backward_through_a_freed_graph_raises():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+    np.testing.assert_allclose(x.grad, [2, 4])  # the first backward's gradient, untouched
+
+
+def test_a_backward_through_an_intermediate_reused_after_a_backward_raises():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    (h * h).sum().backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (h * 2).sum().backward()  # would silently give x no gradient: h's graph is gone
+    h2 = x * 3
+    (h2 * h2).sum().backward(retain_graph=True)
+    x.zero_grad()
+    (h2 * 2).sum().backward()
+    np.testing.assert_allclose(x.grad, [6, 6])
+
+
+def test_add_and_sub_compute_only_the_gradients_asked_for():
+    asked = []
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    c = Tensor([3.0, 4.0])
+    for op in (tn.ops.Add, tn.ops.Sub):
+        f = op()
+        f(w, c)  # records needs_grad = (True, False)
+        ga, gb = f.backward(np.ones(2))
+        asked.append((ga is not None, gb is None))
+    assert asked == [(True, True), (True, True)]
 
 
 def test_retain_graph_allows_second_backward():
@@ -141,26 +175,12 @@ def test_unknown_or_unavailable_device():
     with pytest.raises(ValueError, match="'tpu' is not a device"):
         Tensor([1.0], device="tpu")
     if not backend.cuda_available():
-        with pytest.raises(ValueError, match="pip install cupy"):
+        with pytest.raises(ValueError, match="pip install"):
             Tensor([1.0], device="cuda")
 
 
-def test_env_default_device(monkeypatch):
-    monkeypatch.setenv("TINYNET_DEVICE", "cpu")
-    assert Tensor([1.0]).device == "cpu"
-    monkeypatch.setenv("TINYNET_DEVICE", "gpu0")
-    with pytest.raises(ValueError, match="TINYNET_DEVICE='gpu0'"):
-        Tensor([1.0])
-
-
-@pytest.mark.gpu
-def test_cuda_roundtrip_and_gradients(device):
-    if device == "cpu":
-        pytest.skip("GPU-only test")
+def test_mixing_devices_says_how_to_move(cuda):
     x = Tensor(np.arange(4.0), requires_grad=True).to("cuda")
-    y = (x * x).sum()
-    y.backward()
     assert x.device == "cuda"
-    cpu = Tensor(np.ones(4))
-    with pytest.raises(ValueError, match="different devices"):
-        x + cpu
+    with pytest.raises(ValueError, match=r"different devices.*\.to\(device\)"):
+        x + Tensor(np.ones(4))

@@ -463,7 +463,7 @@ def _p(dtype=np.float32):
 BAD_ARGS = [
     (SGD, dict(lr=-0.1), ValueError, r"SGD: lr must be a finite number >= 0, got -0.1"),
     (SGD, dict(lr=float("inf")), ValueError, r"lr must be a finite number >= 0, got inf"),
-    (SGD, dict(lr="0.1"), TypeError, r"lr must be a real number, got '0.1'"),
+    (SGD, dict(lr="0.1"), TypeError, r"lr must be a real number \(not a str\), got '0.1'"),
     (SGD, dict(lr=0.1, momentum=1.0), ValueError, r"momentum must be in \[0, 1\), got 1.0"),
     (SGD, dict(lr=0.1, momentum=-0.5), ValueError, r"momentum must be in \[0, 1\), got -0.5"),
     (SGD, dict(lr=0.1, weight_decay=-1e-4), ValueError, r"weight_decay must be a finite number >= 0, got -0.0001"),
@@ -536,6 +536,35 @@ def test_step_rejects_a_bad_lr_set_by_a_scheduler_before_moving_anything(bad):
     assert opt.state == {}
 
 
+def test_a_non_leaf_tensor_is_not_a_parameter():
+    w = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match=r"params\[1\] is not a leaf tensor.*detach\(\)\.requires_grad_\(\)"):
+        SGD([w, w * 2], lr=0.1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_load_state_dict_refuses_a_non_finite_buffer(bad):
+    a, b = lsq_params()
+    opt = Adam([a, b], lr=0.1)
+    run_lsq(opt, [a, b], 2)
+    sd = opt.state_dict()
+    sd["state"][1]["exp_avg_sq"][0] = bad
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match=r"state\[1\]: buffer 'exp_avg_sq' holds 1 non-finite value"):
+        opt.load_state_dict(sd)
+    np.testing.assert_equal(opt.state_dict(), before)
+
+
+def test_step_reads_hyper_parameters_checked_once_and_rechecks_only_lr_and_momentum():
+    a, b = lsq_params()
+    opt = SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0)
+    assert opt.param_groups[0]["weight_decay"] == 0.0 and type(opt.param_groups[0]["weight_decay"]) is float
+    a.grad, b.grad = np.ones_like(a.data), np.ones_like(b.data)
+    opt.param_groups[0]["momentum"] = 1.5  # as a buggy momentum schedule would
+    with pytest.raises(ValueError, match=r"SGD.step\(\): param_groups\[0\]: momentum must be in \[0, 1\)"):
+        opt.step()
+
+
 def test_step_rejects_a_misshaped_grad():
     a, b = lsq_params()
     opt = SGD([a, b], lr=0.1)
@@ -545,10 +574,9 @@ def test_step_rejects_a_misshaped_grad():
 
 
 # ---------------------------------------------------------------- GPU (CuPy) agrees with CPU
-@pytest.mark.gpu
-@pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA device")
 @pytest.mark.parametrize("name, kwargs", CONFIGS, ids=CONFIG_IDS)
-def test_cuda_matches_cpu(name, kwargs):
+def test_cuda_matches_cpu(cuda, name, kwargs):
+    """Every optimizer and option on 'cuda' (the stand-in without a GPU) follows the CPU run."""
     cpu, gpu = lsq_params(np.float64), lsq_params(np.float64, device="cuda")
     o_cpu = CLASSES[name](groups_for(cpu, kwargs), **kwargs)
     o_gpu = CLASSES[name](groups_for(gpu, kwargs), **kwargs)

@@ -13,14 +13,17 @@ How it works, in four steps:
    gradients that reach the same tensor from several uses.
 4. Leaves (tensors made by the user with ``requires_grad=True``) accumulate into
    ``.grad``; intermediate gradients are dropped as soon as they are used, and the
-   graph is freed unless ``retain_graph=True``.
+   graph is freed unless ``retain_graph=True``. A freed op leaves ``FREED`` behind,
+   so a second backward through it raises instead of silently stopping there.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
 
-from .backend import get_array_module
+import numpy as np
+
+from .backend import get_array_module, is_broadcast_view
 
 # Context-local (thread- and task-safe), not a module-level mutable global.
 _grad_enabled = contextvars.ContextVar("tinynet_grad_enabled", default=True)
@@ -91,8 +94,7 @@ class Function:
     def __call__(self, *inputs):
         from .tensor import Tensor
 
-        first = inputs[0].data
-        kind = type(first)
+        kind = type(inputs[0].data)
         for t in inputs[1:]:
             if type(t.data) is not kind:
                 raise ValueError(f"{type(self).__name__}: inputs live on different devices "
@@ -102,13 +104,27 @@ class Function:
         if record:
             self.needs_grad = needs
         y = self.forward(*[t.data for t in inputs])
-        if type(y) is not kind:  # NumPy reductions return scalars; keep every tensor an array
-            y = get_array_module(first).asarray(y)
+        if isinstance(y, np.generic):  # NumPy reductions return scalars; keep every tensor an array
+            y = np.asarray(y)
         out = Tensor._wrap(y, record)
         if record:
             self.inputs = inputs
             out._ctx = self
         return out
+
+
+class _Freed:
+    """Stands in a tensor's ``_ctx`` once backward has freed the op that made it: the tensor is
+    still not a leaf, and a second backward through it fails loudly instead of stopping there."""
+
+    inputs: tuple = ()
+    needs_grad: tuple = ()
+
+    def __repr__(self):
+        return "<freed by backward()>"
+
+
+FREED = _Freed()
 
 
 def _topological_order(root):
@@ -152,22 +168,20 @@ def backward(root, grad=None, retain_graph=False):
             raise ValueError(f"backward(grad=...) got shape {grad.shape}, but the output has shape {root.shape}")
 
     grads = {id(root): grad}
-    handed_out = set()  # arrays already stored in some leaf's .grad: never alias two leaves
+    handed_out = set()  # ids of the arrays some leaf's .grad already owns
     for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
         ctx = node._ctx
-        if ctx is None:  # a leaf: accumulate
-            base = g if g.base is None else g.base
-            if node.grad is not None:
-                node.grad = node.grad + g
-            elif id(base) in handed_out or not getattr(g.flags, "writeable", True):
-                node.grad = g.copy()  # shared or a read-only broadcast view: give the leaf its own array
-            else:
-                node.grad = g
-                handed_out.add(id(base))
+        if ctx is None:
+            _accumulate_leaf_grad(node, g, handed_out)
             continue
+        if ctx is FREED:
+            raise RuntimeError(
+                "backward() reached a tensor whose graph an earlier backward() already freed (a second "
+                "backward through the same graph, or through an intermediate result reused after a "
+                "backward); pass retain_graph=True to the earlier backward() to keep the graph")
         in_grads = ctx.backward(g)
         for inp, gin, need in zip(ctx.inputs, in_grads, ctx.needs_grad):
             if not need or gin is None:
@@ -176,5 +190,25 @@ def backward(root, grad=None, retain_graph=False):
             prev = grads.get(key)
             grads[key] = gin if prev is None else prev + gin
         if not retain_graph:  # free the graph behind us: saved arrays go with it
-            node._ctx = None
+            node._ctx = FREED
             ctx.inputs = ()
+
+
+def _accumulate_leaf_grad(leaf, g, handed_out):
+    """``leaf.grad += g``, with ``leaf.grad`` never sharing memory with another leaf's gradient.
+
+    Backward hands the same array to several inputs (Add passes its gradient to both sides) and
+    Sum/Mean return broadcast views whose elements all share one number. Adopting such an array
+    as ``.grad`` would let ``p.grad[0] = 0`` or ``p.grad *= c`` change other gradients, or every
+    element at once. So a leaf adopts ``g`` only when no other leaf owns its memory and it is not
+    a broadcast view; otherwise it gets a copy.
+    """
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
+        return
+    base = g if g.base is None else g.base
+    if id(base) in handed_out or is_broadcast_view(g):
+        leaf.grad = g.copy()
+    else:
+        leaf.grad = g
+        handed_out.add(id(base))

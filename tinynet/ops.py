@@ -31,7 +31,8 @@ class Add(Function):
 
     def backward(self, gy):
         sa, sb = self.shapes
-        return sum_to(gy, sa), sum_to(gy, sb)
+        return (sum_to(gy, sa) if self.needs_grad[0] else None,
+                sum_to(gy, sb) if self.needs_grad[1] else None)
 
 
 class Sub(Function):
@@ -43,7 +44,8 @@ class Sub(Function):
 
     def backward(self, gy):
         sa, sb = self.shapes
-        return sum_to(gy, sa), (sum_to(-gy, sb) if self.needs_grad[1] else None)
+        return (sum_to(gy, sa) if self.needs_grad[0] else None,
+                sum_to(-gy, sb) if self.needs_grad[1] else None)
 
 
 class Mul(Function):
@@ -169,6 +171,11 @@ def _expand_reduced(gy, shape, axes, keepdims):
     return gy.reshape(kept)
 
 
+# Sum and Mean hand back ``broadcast_to`` views of the upstream gradient: every element of the
+# input gets the same number, so a view costs no memory and no device pass. Such a view shares
+# one number across all its elements (read-only on NumPy; on CuPy writable, and a write would
+# change every element), so autograd copies it before a leaf adopts it as ``.grad``
+# (autograd._accumulate_leaf_grad).
 class Sum(Function):
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -263,6 +270,36 @@ def _is_basic_index(index) -> bool:
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
+def _device_index(index, shape):
+    """``index`` for a CuPy array of ``shape``: integer arrays checked against their axis and moved
+    to the device. CuPy wraps out-of-range integer indices around where NumPy raises, so we check:
+    on the host for host arrays (free), with one device sync for index arrays already there."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    used = sum(0 if i is None or i is Ellipsis else getattr(i, "ndim", 1) if getattr(i, "dtype", None) == bool
+               else 1 for i in items)
+    axis, out = 0, []
+    for i in items:
+        if i is Ellipsis:
+            axis += len(shape) - used
+        elif i is not None and backend.is_array(i):
+            if i.dtype == bool:
+                axis += i.ndim
+            elif axis < len(shape) and i.size:
+                n = shape[axis]
+                bad = (i < -n) | (i >= n)
+                if bool(bad.any()):  # host arrays: free; device arrays: one sync
+                    raise IndexError(f"index {backend.to_numpy(i[bad])[0]} is out of bounds for axis "
+                                     f"{axis} with size {n}")
+                axis += 1
+            else:
+                axis += 1
+            i = backend.to_device(i, "cuda")
+        elif i is not None:
+            axis += 1
+        out.append(i)
+    return tuple(out) if isinstance(index, tuple) else out[0]
+
+
 class GetItem(Function):
     """x[index] with basic slices or integer arrays; repeated indices accumulate gradient."""
 
@@ -277,6 +314,8 @@ class GetItem(Function):
 
     def forward(self, x):
         self.shape, self.dtype = x.shape, x.dtype
+        if backend.get_array_module(x) is not np:
+            self.index = _device_index(self.index, x.shape)
         try:
             return x[self.index]
         except IndexError as e:

@@ -34,7 +34,7 @@ class Tensor:
         requires_grad: track operations on this tensor so ``backward`` can fill ``.grad``.
             Only floating-point tensors can require gradients.
         dtype: NumPy dtype to convert to (e.g. ``np.float64`` for gradient checks).
-        device: 'cpu' or 'cuda'; default: where ``data`` already is, else ``$TINYNET_DEVICE`` or 'cpu'.
+        device: 'cpu' or 'cuda'; default: where ``data`` already is (a CuPy array is on 'cuda'), else 'cpu'.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
@@ -44,7 +44,7 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         if device is None:
-            device = backend.device_of(data) if _is_array(data) else backend.default_device()
+            device = backend.device_of(data) if _is_array(data) else "cpu"
         device = backend.check_device(device)
         xp = backend.xp_for_device(device)
         if dtype is not None:
@@ -137,7 +137,8 @@ class Tensor:
         return Tensor._wrap(self.data, False)
 
     def to(self, device) -> "Tensor":
-        """A copy on ``device`` ('cpu'/'cuda'); differentiable. Returns self when already there."""
+        """A copy on ``device`` ('cpu'/'cuda'); differentiable (the gradient goes back to this
+        tensor's device). Returns self when already there."""
         device = backend.check_device(device)
         if device == self.device:
             return self
@@ -296,7 +297,7 @@ class Tensor:
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, np.ndarray) or backend.device_of(x) == "cuda"
+    return backend.is_array(x)
 
 
 def _real_dtype(name, dtype, value) -> np.dtype:

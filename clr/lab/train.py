@@ -108,8 +108,11 @@ def _as_tensor(x, device):
     return x if isinstance(x, tn.Tensor) else tn.Tensor(x, device=device)
 
 
-def _labels(y) -> np.ndarray:
-    return y.numpy() if isinstance(y, tn.Tensor) else np.asarray(y)
+def _labels(y):
+    """Class labels as an array where they already are: host labels stay on the host (the loss
+    checks them there and uploads them), labels on the GPU stay there (no host round trip)."""
+    y = y.data if isinstance(y, tn.Tensor) else y
+    return y if tn.backend.is_array(y) else np.asarray(y)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -130,20 +133,21 @@ def evaluate(model, data, device="cpu", batch_size: int = 1000) -> tuple[float, 
         batches = data
     was_training = getattr(model, "training", True)
     model.eval()
-    total_loss, correct, n = 0.0, 0, 0
+    total_loss, correct, n = 0.0, 0, 0  # sums stay on the model's device: one host sync at the end
     try:
         with tn.no_grad():
             for xb, yb in batches:
                 yb = _labels(yb)
                 logits = model(_as_tensor(xb, device))
-                total_loss += float(F.cross_entropy(logits, yb, reduction="sum").item())
-                correct += int((logits.numpy().argmax(axis=1) == yb).sum())
+                total_loss = total_loss + F.cross_entropy(logits, yb, reduction="sum").data.astype(np.float64)
+                labels = tn.backend.to_device(yb, logits.device)
+                correct = correct + (logits.data.argmax(axis=1) == labels).sum()
                 n += len(yb)
     finally:
         model.train(was_training)
     if n == 0:
         raise ValueError("test data is empty")
-    return total_loss / n, correct / n
+    return float(total_loss) / n, int(correct) / n
 
 
 # ----------------------------------------------------------------------------- progress

@@ -12,17 +12,20 @@ class DropoutFn(Function):
 
     "Inverted": survivors are scaled up during training so that E[y] = x and
     evaluation is the identity. The gradient is the same mask: dx = g * m / (1 - p).
+
+    The mask is made where x lives, in one pass (``backend.dropout_mask``): element i is kept
+    when a hash of (seed, i) lands at or above p. One seed per call comes from ``rng`` on the
+    host, so nothing random is uploaded, and one seed gives the same mask on CPU and GPU.
     """
 
     def __init__(self, p, rng):
         self.p, self.rng = p, rng
 
     def forward(self, x):
-        # Uniforms are drawn on the host, so CPU and GPU runs with one seed drop the same units.
-        u = backend.host_random(self.rng, x.shape, backend.device_of(x))
+        seed = int(self.rng.integers(0, 2 ** 63))
         scale = 0.0 if self.p == 1 else 1.0 / (1.0 - self.p)
-        self.mask = (u >= self.p).astype(x.dtype)  # P(u >= p) = 1 - p
-        self.mask *= scale
+        self.mask = backend.get_array_module(x).empty(x.shape, dtype=x.dtype)
+        backend.launch("tinynet_dropout_mask", seed, self.p, scale, self.mask)
         return x * self.mask
 
     def backward(self, gy):

@@ -1,8 +1,8 @@
 """AdaDelta (Zeiler, 2012), as in torch.optim.Adadelta."""
 from __future__ import annotations
 
-from ..backend import get_array_module
-from .optimizer import Optimizer, check_fraction, check_positive, weight_decayed
+from .. import backend, checks
+from .optimizer import Optimizer
 
 
 class Adadelta(Optimizer):
@@ -32,30 +32,14 @@ class Adadelta(Optimizer):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
     def _check_options(self, group, where):
-        return {"rho": check_fraction(group["rho"], "rho", where),
-                "eps": check_positive(group["eps"], "eps", where)}
+        return {"rho": checks.fraction(where, "rho", group["rho"]),
+                "eps": checks.positive(where, "eps", group["eps"])}
 
     def _init_state(self, p, h):
-        xp = get_array_module(p)
+        xp = backend.get_array_module(p)
         return {"square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
 
     def _update(self, p, g, state, h):
-        xp = get_array_module(p)
-        rho, eps = h["rho"], h["eps"]
-        d = weight_decayed(g, p, h["weight_decay"])
-        s, a = state["square_avg"], state["acc_delta"]
-        tmp = d * d
-        tmp *= 1 - rho
-        s *= rho
-        s += tmp
-        std = xp.sqrt(xp.add(s, eps, out=tmp), out=tmp)  # reuse tmp: sqrt(s + eps)
-        u = a + eps
-        xp.sqrt(u, out=u)
-        u /= std
-        u *= d
-        sq = xp.multiply(u, u, out=tmp)  # std is used up; reuse tmp again
-        sq *= 1 - rho
-        a *= rho
-        a += sq
-        u *= h["lr"]
-        p -= u
+        rho = h["rho"]
+        backend.launch("tinynet_adadelta", g, h["lr"], rho, 1.0 - rho, h["eps"], h["weight_decay"],
+                       p, state["square_avg"], state["acc_delta"])

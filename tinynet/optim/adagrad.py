@@ -1,8 +1,8 @@
 """AdaGrad (Duchi et al., 2011), as in torch.optim.Adagrad with lr_decay=0 and initial_accumulator_value=0."""
 from __future__ import annotations
 
-from ..backend import get_array_module
-from .optimizer import Optimizer, check_positive, weight_decayed
+from .. import backend, checks
+from .optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
@@ -26,19 +26,10 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
 
     def _check_options(self, group, where):
-        return {"eps": check_positive(group["eps"], "eps", where)}
+        return {"eps": checks.positive(where, "eps", group["eps"])}
 
     def _init_state(self, p, h):
-        return {"sum": get_array_module(p).zeros_like(p)}
+        return {"sum": backend.get_array_module(p).zeros_like(p)}
 
     def _update(self, p, g, state, h):
-        xp = get_array_module(p)
-        d = weight_decayed(g, p, h["weight_decay"])
-        s = state["sum"]
-        tmp = d * d
-        s += tmp
-        std = xp.sqrt(s, out=tmp)  # reuse tmp
-        std += h["eps"]
-        step = xp.divide(d, std, out=std)
-        step *= h["lr"]
-        p -= step
+        backend.launch("tinynet_adagrad", g, h["lr"], h["eps"], h["weight_decay"], p, state["sum"])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module
-from .optimizer import Optimizer, check_fraction, check_positive, weight_decayed
+from .. import backend, checks
+from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
@@ -28,6 +28,7 @@ class Adam(Optimizer):
     """
 
     _buffers = ("exp_avg", "exp_avg_sq")
+    _momentum_entry = "betas"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
@@ -36,28 +37,15 @@ class Adam(Optimizer):
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{where}: betas must be a pair (b1, b2), got {betas!r}")
-        b1 = check_fraction(betas[0], "betas[0]", where)
-        b2 = check_fraction(betas[1], "betas[1]", where)
-        return {"betas": (b1, b2), "eps": check_positive(group["eps"], "eps", where)}
+        b1 = checks.fraction(where, "betas[0]", betas[0])
+        b2 = checks.fraction(where, "betas[1]", betas[1])
+        return {"betas": (b1, b2), "eps": checks.positive(where, "eps", group["eps"])}
 
     def _init_state(self, p, h):
-        xp = get_array_module(p)
+        xp = backend.get_array_module(p)
         return {"exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
 
     def _update(self, p, g, state, h):
-        xp = get_array_module(p)
         (b1, b2), t = h["betas"], state["step"]
-        d = weight_decayed(g, p, h["weight_decay"])
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1 - b1) * d
-        tmp = d * d
-        tmp *= 1 - b2
-        v *= b2
-        v += tmp
-        denom = xp.sqrt(v, out=tmp)  # reuse tmp
-        denom /= math.sqrt(1 - b2 ** t)
-        denom += h["eps"]
-        ratio = xp.divide(m, denom, out=denom)
-        ratio *= h["lr"] / (1 - b1 ** t)
-        p -= ratio
+        backend.launch("tinynet_adam", g, b1, 1.0 - b1, b2, 1.0 - b2, h["eps"], h["weight_decay"],
+                       math.sqrt(1.0 - b2 ** t), h["lr"] / (1.0 - b1 ** t), p, state["exp_avg"], state["exp_avg_sq"])

@@ -4,9 +4,11 @@ An optimizer holds two things:
 
 * ``param_groups``: a list of dicts. Each has ``'params'`` (a list of Tensors) and the
   hyper-parameters for those params: ``'lr'``, the momentum term (``'momentum'``, or
-  ``'betas'`` for Adam), ``'weight_decay'``, ... They are plain writable entries, checked
-  and read afresh at every ``step()``, so a scheduler sets ``group['lr'] = ...`` before a
-  step and that step uses it. Groups give per-parameter settings, e.g. weight decay for
+  ``'betas'`` for Adam), ``'weight_decay'``, ... They are plain writable entries, read afresh
+  at every ``step()``, so a scheduler sets ``group['lr'] = ...`` before a step and that step
+  uses it. Every entry is checked where it is given (constructor, ``add_param_group``,
+  ``load_state_dict``); ``step()`` re-checks only lr and the momentum term, the two that a
+  scheduler changes between steps. Groups give per-parameter settings, e.g. weight decay for
   weights and none for biases (Caffe's ``decay_mult``)::
 
       SGD([{'params': weights, 'weight_decay': 5e-4},
@@ -20,69 +22,22 @@ An optimizer holds two things:
 
 A subclass passes its ``defaults`` to ``__init__`` and writes three small methods:
 ``_check_options`` (validate its own hyper-parameters), ``_init_state`` (the buffers a
-parameter starts with) and ``_update`` (one parameter's in-place update, on arrays).
+parameter starts with) and ``_update`` (one parameter's in-place update, on arrays). The
+update itself is one fused kernel in ``tinynet.backend`` (one pass over memory on the GPU),
+whose NumPy twin runs on the CPU.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Set
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import no_grad
 from ..tensor import Tensor
 
 _LABEL_KEYS = ("name",)  # keys a user may add to a group besides the hyper-parameters
-
-
-# ------------------------------------------------------------------ argument checks
-def as_real(value, name: str, where: str) -> float:
-    """``value`` as a Python float; TypeError when it is not a real number.
-
-    Converting to a Python float also keeps float32 parameters float32: a NumPy float64
-    scalar (as a scheduler might produce) would promote every temporary to float64.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a real number, got {value!r} "
-                        f"of type {type(value).__name__}")
-    return float(value)
-
-
-def check_nonnegative(value, name: str, where: str) -> float:
-    """A finite number >= 0 (lr, weight_decay)."""
-    x = as_real(value, name, where)
-    if not (math.isfinite(x) and x >= 0):
-        raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
-    return x
-
-
-def check_positive(value, name: str, where: str) -> float:
-    """A finite number > 0 (eps)."""
-    x = as_real(value, name, where)
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{where}: {name} must be a finite number > 0, got {value!r}")
-    return x
-
-
-def check_fraction(value, name: str, where: str) -> float:
-    """A decay rate in [0, 1) (momentum, betas, alpha, rho): 1 would never forget."""
-    x = as_real(value, name, where)
-    if not 0 <= x < 1:
-        raise ValueError(f"{where}: {name} must be in [0, 1), got {value!r}")
-    return x
-
-
-def weight_decayed(grad, param, weight_decay: float):
-    """``grad + weight_decay * param`` (L2 weight decay) as a new array, or ``grad`` itself when
-    ``weight_decay == 0``. The result may be ``grad``: read it, never write into it, because a
-    ``.grad`` array may be shared with other parameters."""
-    if weight_decay == 0:
-        return grad
-    out = param * weight_decay
-    out += grad
-    return out
 
 
 # ------------------------------------------------------------------ the base class
@@ -98,6 +53,9 @@ class Optimizer:
     #: Names of the array buffers every state entry has / may have (checked by load_state_dict).
     _buffers: tuple = ()
     _optional_buffers: tuple = ()
+    #: The group entry holding the momentum term, which a scheduler may cycle: 'momentum',
+    #: 'betas' (its first element) or None.
+    _momentum_entry: str | None = None
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -136,10 +94,10 @@ class Optimizer:
         new = {"params": params}
         for key, default in self.defaults.items():
             new[key] = group.get(key, default)
+        new.update(self._check_hyper(new, where))  # stored as checked, plain Python values
         for key in _LABEL_KEYS:
             if key in group:
                 new[key] = group[key]
-        self._check_hyper(new, where)
         self.param_groups.append(new)
 
     def _all_params(self):
@@ -158,11 +116,11 @@ class Optimizer:
         Hyper-parameters are read from the groups now, so a scheduler's latest values apply.
         """
         name = type(self).__name__
-        # Check everything first, so a bad value (a NaN lr set by a scheduler, a mis-shaped
-        # grad) raises before any parameter has moved.
+        # Check first, so a bad lr or momentum (a NaN set by a scheduler) or a mis-shaped grad
+        # raises before any parameter has moved. These are host-side checks: no device work.
         work, position = [], 0
         for gi, group in enumerate(self.param_groups):
-            hyper = self._check_hyper(group, f"{name}.step(): param_groups[{gi}]")
+            hyper = self._step_hyper(group, f"{name}.step(): param_groups[{gi}]")
             for p in group["params"]:
                 if p.grad is not None:
                     work.append((position, p, _checked_grad(p, position, name), hyper))
@@ -173,27 +131,27 @@ class Optimizer:
                 if state is None:
                     state = self.state[position] = {"step": 0, **self._init_state(p.data, hyper)}
                 state["step"] += 1
-                if p.data.ndim == 0:
-                    self._update_0d(p.data, grad, state, hyper)
-                else:
-                    self._update(p.data, grad, state, hyper)
+                self._update(p.data, grad, state, hyper)
 
-    def _update_0d(self, data, grad, state, hyper):
-        """Update a 0-d parameter through 1-element views: NumPy turns 0-d results into scalars,
-        which cannot be updated in place or used as ``out=``."""
-        views = {k: v if k == "step" else v.reshape(1) for k, v in state.items()}
-        self._update(data.reshape(1), grad.reshape(1), views, hyper)
-        for k, v in views.items():
-            if k not in state:  # a buffer created during the update
-                state[k] = v.reshape(())
+    def _step_hyper(self, group: Mapping, where: str) -> dict:
+        """This step's hyper-parameters. lr and the momentum term are checked (a scheduler sets them
+        between steps); the rest were checked when given and are read as they are."""
+        hyper = {k: group[k] for k in self.defaults}
+        hyper["lr"] = checks.nonnegative(where, "lr", group["lr"])
+        if self._momentum_entry == "momentum":
+            hyper["momentum"] = checks.fraction(where, "momentum", group["momentum"])
+        elif self._momentum_entry == "betas":
+            betas = group["betas"]
+            hyper["betas"] = (checks.fraction(where, "betas[0]", betas[0]), float(betas[1]))
+        return hyper
 
     def _check_hyper(self, group: Mapping, where: str) -> dict:
         """Validate a group's hyper-parameters; return them as plain Python values."""
         missing = [k for k in self.defaults if k not in group]
         if missing:
             raise ValueError(f"{where}: missing hyper-parameter(s) {missing}")
-        hyper = {"lr": check_nonnegative(group["lr"], "lr", where),
-                 "weight_decay": check_nonnegative(group["weight_decay"], "weight_decay", where)}
+        hyper = {"lr": checks.nonnegative(where, "lr", group["lr"]),
+                 "weight_decay": checks.nonnegative(where, "weight_decay", group["weight_decay"])}
         hyper.update(self._check_options(group, where))
         return hyper
 
@@ -207,7 +165,8 @@ class Optimizer:
         return {}
 
     def _update(self, param, grad, state: dict, hyper: dict) -> None:
-        """Update the array ``param`` in place. ``grad`` is read-only; ``state['step']`` is already 1-based."""
+        """Update the array ``param`` in place (one ``backend.launch``). ``grad`` is read-only (it may
+        be shared with other parameters); ``state['step']`` is already 1-based."""
         raise NotImplementedError
 
     # -------------------------------------------------------------- checkpoints
@@ -260,7 +219,7 @@ class Optimizer:
                 if key != "params":  # extra keys (e.g. a scheduler's 'initial_lr') come back too
                     tuple_default = isinstance(self.defaults.get(key), tuple)
                     new[key] = tuple(value) if tuple_default and isinstance(value, list) else value
-            self._check_hyper(new, gwhere)
+            new.update(self._check_hyper(new, gwhere))
             new_groups.append(new)
             params.extend(group["params"])
             position += n
@@ -295,6 +254,10 @@ class Optimizer:
             if host.shape != param.shape:
                 raise ValueError(f"{where}: buffer '{k}' has shape {host.shape}, "
                                  f"but its parameter has shape {param.shape}")
+            if not np.isfinite(host).all():  # a NaN/inf buffer would silently poison every later step
+                raise ValueError(f"{where}: buffer '{k}' holds {int(np.size(host) - np.isfinite(host).sum())} "
+                                 "non-finite value(s) (NaN or inf); the checkpoint is damaged or was saved "
+                                 "after training diverged")
             out[k] = backend.to_device(host, param.device)
         return out
 
@@ -352,6 +315,10 @@ def _param_list(params, where: str) -> list:
         if not np.issubdtype(p.dtype, np.floating):
             raise TypeError(f"{where}: params[{i}] has dtype {p.dtype}; only floating-point tensors "
                             "can be optimized")
+        if not p.is_leaf:  # its .grad is never filled: backward stops at leaves
+            raise ValueError(f"{where}: params[{i}] is not a leaf tensor (it was computed by an op, so "
+                             "backward never fills its .grad); optimize the tensors you created, or "
+                             "make a new leaf with t.detach().requires_grad_()")
     return params
 
 

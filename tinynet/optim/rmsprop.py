@@ -1,8 +1,8 @@
 """RMSprop (Hinton's lecture 6e), as in torch.optim.RMSprop with centered=False."""
 from __future__ import annotations
 
-from ..backend import get_array_module
-from .optimizer import Optimizer, check_fraction, check_positive, weight_decayed
+from .. import backend, checks
+from .optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
@@ -26,38 +26,27 @@ class RMSprop(Optimizer):
 
     _buffers = ("square_avg",)
     _optional_buffers = ("momentum_buffer",)
+    _momentum_entry = "momentum"
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum))
 
     def _check_options(self, group, where):
-        return {"alpha": check_fraction(group["alpha"], "alpha", where),
-                "eps": check_positive(group["eps"], "eps", where),
-                "momentum": check_fraction(group["momentum"], "momentum", where)}
+        return {"alpha": checks.fraction(where, "alpha", group["alpha"]),
+                "eps": checks.positive(where, "eps", group["eps"]),
+                "momentum": checks.fraction(where, "momentum", group["momentum"])}
 
     def _init_state(self, p, h):
-        return {"square_avg": get_array_module(p).zeros_like(p)}
+        return {"square_avg": backend.get_array_module(p).zeros_like(p)}
 
     def _update(self, p, g, state, h):
-        xp = get_array_module(p)
-        alpha, lr, m = h["alpha"], h["lr"], h["momentum"]
-        d = weight_decayed(g, p, h["weight_decay"])
-        s = state["square_avg"]
-        tmp = d * d
-        tmp *= 1 - alpha
-        s *= alpha
-        s += tmp
-        u = xp.sqrt(s, out=tmp)  # reuse tmp
-        u += h["eps"]
-        xp.divide(d, u, out=u)
+        alpha, m = h["alpha"], h["momentum"]
+        args = (g, h["lr"], alpha, 1.0 - alpha, h["eps"], h["weight_decay"])
         if m > 0:
             b = state.get("momentum_buffer")
             if b is None:  # created when momentum is first non-zero; starts at 0 as in torch
-                b = state["momentum_buffer"] = xp.zeros_like(p)
-            b *= m
-            b += u
-            u = xp.multiply(b, lr, out=u)
+                b = state["momentum_buffer"] = backend.get_array_module(p).zeros_like(p)
+            backend.launch("tinynet_rmsprop_momentum", *args, m, p, state["square_avg"], b)
         else:
-            u *= lr
-        p -= u
+            backend.launch("tinynet_rmsprop", *args, p, state["square_avg"])

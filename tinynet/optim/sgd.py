@@ -1,8 +1,8 @@
 """Stochastic gradient descent with momentum, in PyTorch's form or in Caffe's form."""
 from __future__ import annotations
 
-from ..backend import get_array_module
-from .optimizer import Optimizer, as_real, check_fraction, weight_decayed
+from .. import backend, checks
+from .optimizer import Optimizer
 
 FORMS = ("pytorch", "caffe")
 
@@ -42,6 +42,7 @@ class SGD(Optimizer):
     """
 
     _optional_buffers = ("momentum_buffer",)
+    _momentum_entry = "momentum"
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  form="pytorch"):
@@ -49,8 +50,8 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov, form=form))
 
     def _check_options(self, group, where):
-        momentum = check_fraction(group["momentum"], "momentum", where)
-        dampening = as_real(group["dampening"], "dampening", where)
+        momentum = checks.fraction(where, "momentum", group["momentum"])
+        dampening = checks.real(where, "dampening", group["dampening"])
         if not 0 <= dampening <= 1:
             raise ValueError(f"{where}: dampening must be in [0, 1], got {group['dampening']!r}")
         nesterov = group["nesterov"]
@@ -67,50 +68,18 @@ class SGD(Optimizer):
         return {"momentum": momentum, "dampening": dampening, "nesterov": nesterov, "form": form}
 
     def _update(self, p, g, state, h):
-        d = weight_decayed(g, p, h["weight_decay"])  # may be g itself: read only
+        lr, m, wd, v = h["lr"], h["momentum"], h["weight_decay"], state.get("momentum_buffer")
         if h["form"] == "caffe":
-            self._caffe_update(p, g, d, state, h)
-        else:
-            self._pytorch_update(p, g, d, state, h)
-
-    @staticmethod
-    def _pytorch_update(p, g, d, state, h):
-        lr, m = h["lr"], h["momentum"]
-        if m == 0:  # plain SGD; like torch, an existing buffer is left as it is
-            p -= lr * d
-            return
-        v = state.get("momentum_buffer")
-        if v is None:
-            # first step: v = d, undamped (as torch does); adopt d unless it is the shared grad
-            v = state["momentum_buffer"] = d.copy() if d is g else d
-        else:
-            v *= m
-            if h["dampening"]:
-                v += (1 - h["dampening"]) * d
-            else:
-                v += d
-        if h["nesterov"]:
-            direction = m * v
-            direction += d
-            direction *= lr
-            p -= direction
-        else:
-            p -= lr * v
-
-    @staticmethod
-    def _caffe_update(p, g, d, state, h):
-        lr, m = h["lr"], h["momentum"]
-        v = state.get("momentum_buffer")
-        if v is None:
-            if m == 0:  # plain SGD: no buffer needed
-                p -= lr * d
+            if v is None and m == 0:  # plain SGD: no buffer needed
+                backend.launch("tinynet_sgd", g, lr, wd, p)
                 return
-            v = state["momentum_buffer"] = get_array_module(p).zeros_like(p)
-        step = lr * d
-        v *= m
-        v += step  # v = m * v + lr * d
-        if h["nesterov"]:
-            step += m * v  # (1 + m) v - m v_old = lr d + m v
-            p -= step
+            if v is None:  # Caffe's velocity starts at 0
+                v = state["momentum_buffer"] = backend.get_array_module(p).zeros_like(p)
+            backend.launch("tinynet_sgd_caffe", g, lr, m, wd, h["nesterov"], p, v)
+        elif m == 0:  # plain SGD; like torch, an existing buffer is left as it is
+            backend.launch("tinynet_sgd", g, lr, wd, p)
         else:
-            p -= v
+            first = v is None  # torch's first step: v = d, undamped
+            if first:
+                v = state["momentum_buffer"] = backend.get_array_module(p).empty_like(p)
+            backend.launch("tinynet_sgd_momentum", g, lr, m, 1.0 - h["dampening"], wd, h["nesterov"], first, p, v)
