@@ -1,8 +1,11 @@
 """CIFAR-10 on small archives written here in the official format (pickled dicts in a tar.gz)."""
+import gzip
 import hashlib
 import io
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -181,8 +184,119 @@ def test_meta_is_optional(isolated):
 
 
 def test_python2_style_pickle_loads():
-    """The official files name numpy.core.multiarray (NumPy 1 / Python 2); that name is allowed."""
+    """The official files name numpy.core.multiarray (NumPy 1 / Python 2) and write the dtype's
+    name and byte order as byte strings (SHORT_BINSTRING, bytes under encoding='bytes')."""
     data = pickle.dumps(batch(0), protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
-    assert b"numpy.core.multiarray\n_reconstruct" in data
+    data = data.replace(b"X\x02\x00\x00\x00u1", b"U\x02u1").replace(b"X\x01\x00\x00\x00|", b"U\x01|")
+    assert b"numpy.core.multiarray\n_reconstruct" in data and b"U\x02u1" in data
     x, y = cifar.decode_batch(data, "py2")
     assert x.shape == (3, 3, 32, 32) and y.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(x.reshape(3, 3072), batch(0)[b"data"])
+
+
+# --- hostile files: no NumPy object is ever built from what the file says --------------------------
+
+POINTERS = np.full(PER_BATCH, 0x4141414141414140, dtype=np.int64)  # "addresses" nobody owns
+
+
+def forged(key, array, name, new_name):
+    """A batch whose `key` is `array` pickled with its dtype's name replaced by `new_name`.
+
+    With 'O8', the old unpickler rebuilt an object array whose elements were the raw int64 values,
+    i.e. pointers; converting it (np.asarray(labels, dtype=np.int64)) dereferenced them.
+    """
+    data = pickle.dumps({**batch(0), key: array}, protocol=2)
+    old = b"X\x02\x00\x00\x00" + name.encode()
+    assert data.count(old) == 1
+    return data.replace(old, b"X\x02\x00\x00\x00" + new_name.encode())
+
+
+def test_a_forged_object_array_of_pointers_is_refused_in_a_fresh_process(isolated):
+    """The attack itself, in a child process: if the refusal ever regresses, the child crashes
+    (SIGSEGV) and the test fails, instead of the crash taking the test run down."""
+    write_archive(isolated / cifar.ARCHIVE, members({"data_batch_1": forged(b"labels", POINTERS, "i8", "O8")}))
+    code = ("import sys; from tinynet.data import load_cifar10\n"
+            "try:\n    load_cifar10(root=sys.argv[1], verify=False)\n"
+            "except ValueError as err:\n    print('refused:', err)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(isolated)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "refused:" in done.stdout and "dtype 'O8'" in done.stdout and "data_batch_1" in done.stdout
+
+
+@pytest.mark.parametrize("key, array, name, new_name, match", [
+    (b"data", np.zeros((PER_BATCH, 384), np.int64), "i8", "O8", "b'data' has dtype 'O8'; only plain numbers"),
+    (b"data", np.zeros((PER_BATCH, 3072), np.uint8), "u1", "V1", "b'data' has dtype 'V1'"),
+    (b"data", np.zeros((PER_BATCH, 384), np.int64), "i8", "c8", "b'data' has dtype 'c8'"),
+    (b"data", np.zeros((PER_BATCH, 3072), np.uint8), "u1", "u2", r"needs 18432 bytes, the file holds 9216"),
+    (b"labels", np.arange(PER_BATCH, dtype=np.float64), "f8", "f8", "b'labels' must be integers, got an array of float64"),
+])
+def test_forged_arrays_are_refused_before_any_array_is_built(key, array, name, new_name, match):
+    """Refused while the file's array is still a recipe (see cifar._ArrayRecipe): the unpickler
+    hands back no NumPy object at all, so there is nothing to dereference. (Forged pointers are
+    tried only in the child process above: before the fix, merely freeing such an array crashes.
+    Here the forged object array would hold zeros, NULL pointers, which NumPy skips.)"""
+    data = forged(key, array, name, new_name)
+    parsed = cifar.unpickle_batch(data, "some/data_batch_1")
+    assert type(parsed[b"data"]) is cifar._ArrayRecipe and type(parsed[key]) is cifar._ArrayRecipe
+    with pytest.raises(ValueError, match=match) as info:
+        cifar.decode_batch(data, "some/data_batch_1")
+    assert str(info.value).startswith("some/data_batch_1")
+
+
+def test_an_integer_label_array_loads():
+    data = pickle.dumps({**batch(0), b"labels": np.array([3, 1, 2], dtype=">i4")}, protocol=2)
+    _, y = cifar.decode_batch(data, "x")
+    assert y.dtype == np.int64 and y.tolist() == [3, 1, 2]
+
+
+@pytest.mark.parametrize("labels, match", [
+    ([1.7, 2, 3], r"item 0 is 1.7 \(float\)"),          # was silently truncated to 1
+    ([1, True, 3], r"item 1 is True \(bool\)"),
+    ([1, 2, 2 ** 80], "found 1208925819614629174706176 at item 2"),
+    ([0, -1, 2], "found -1 at item 1"),
+])
+def test_labels_must_be_ints_in_range(isolated, labels, match):
+    write_archive(isolated / cifar.ARCHIVE, members({"data_batch_2": pickle.dumps({**batch(0), b"labels": labels},
+                                                                                   protocol=2)}))
+    with pytest.raises(ValueError, match=match) as info:
+        load_cifar10(root=isolated, verify=False)
+    assert "data_batch_2" in str(info.value)
+
+
+def test_a_member_declaring_2_gib_is_refused_before_reading(isolated):
+    """A tar header declaring 2 GiB followed by 100 bytes: refused by the size in the header."""
+    info = tarfile.TarInfo(f"{cifar.FOLDER}/data_batch_1")
+    info.size = 1 << 31
+    (isolated / cifar.ARCHIVE).write_bytes(gzip.compress(info.tobuf() + bytes(100)))
+    with pytest.raises(ValueError, match=r"data_batch_1 holds 2147483648 bytes, more than the 1073741824"):
+        load_cifar10(root=isolated, verify=False)
+
+
+def test_a_link_member_is_refused(isolated):
+    path = write_archive(isolated / cifar.ARCHIVE, members())
+    link = tarfile.TarInfo(f"{cifar.FOLDER}/data_batch_1")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with tarfile.open(path, "r:gz") as old, tarfile.open(isolated / "new.tar.gz", "w:gz") as new:
+        new.addfile(link)  # first, so it is the data_batch_1 the loader meets
+        for member in old:
+            new.addfile(member, old.extractfile(member))
+    os.replace(isolated / "new.tar.gz", path)
+    with pytest.raises(ValueError, match="data_batch_1 is not a regular file"):
+        load_cifar10(root=isolated, verify=False)
+
+
+def test_an_archive_with_too_many_entries_is_refused(isolated):
+    write_archive(isolated / cifar.ARCHIVE, {**{f"junk{i}": b"" for i in range(cifar._MAX_MEMBERS)}, **members()})
+    with pytest.raises(ValueError, match=f"more than {cifar._MAX_MEMBERS} entries"):
+        load_cifar10(root=isolated, verify=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_fifo_in_an_extracted_folder_is_refused(isolated):
+    files = members()
+    del files["data_batch_1"]
+    folder = write_folder(isolated, files)
+    os.mkfifo(folder / "data_batch_1")
+    with pytest.raises(ValueError, match=r"data_batch_1' is a FIFO \(named pipe\), not a regular file"):
+        load_cifar10(root=isolated, verify=False)

@@ -6,13 +6,19 @@ The archive holds ``cifar-10-batches-py/`` with ``data_batch_1`` .. ``data_batch
 ``b'labels'``: 10000 ints in 0..9. The loader reads the batches straight out of the archive (no
 extraction needed) or out of an already extracted ``cifar-10-batches-py/`` folder.
 
-Pickles can run code when loaded, so they are read with an unpickler that accepts only what these
-files contain: builtin containers and the three NumPy names needed to rebuild an array.
+Pickles can run code when loaded, and a NumPy array in a pickle can even be forged into an array of
+raw pointers (an object array whose "elements" are addresses), so the batches are never unpickled
+into NumPy objects. The unpickler accepts only builtin values (dict, list, tuple, bytes, str, int)
+and, for the few NumPy names an array's pickle mentions, inert stand-ins (`_ArrayRecipe`,
+`_DtypeRecipe`) that only record what the file says. `_to_array` then builds a real array from the
+recipe's raw bytes with a dtype taken from a short list of plain numeric types, after checking the
+size against the shape. No object array can be made from file contents.
 """
 from __future__ import annotations
 
-import codecs
 import io
+import math
+import os
 import pickle
 import tarfile
 import zlib
@@ -20,13 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..safe_open import open_regular
 from .dataset import Split
-from .download import check_md5, find_or_download, md5_bytes, md5_file
-
-try:  # NumPy 2 moved the array internals to numpy._core
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import _reconstruct
+from .download import MAX_BYTES, check_md5, find_or_download, md5_bytes, md5_file
 
 ARCHIVE = "cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -48,12 +50,53 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 _ADVICE = ("Delete it and get it again (e.g. with download=True), or pass verify=False if it is "
            "deliberately not the official file.")
 
+# the archive holds a folder and 8 files; more entries than this is not a CIFAR-10 archive
+_MAX_MEMBERS = 100
+# plain numeric dtypes an array in a batch may have (as NumPy pickles them: kind and size)
+_PLAIN_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
+
+
+class _ArrayRecipe:
+    """Stands in for ``_reconstruct(numpy.ndarray, ...)``: records the state the pickle gives it."""
+    state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _DtypeRecipe:
+    """Stands in for ``numpy.dtype(name, align, copy)``: records the name and the state."""
+    state = None
+
+    def __init__(self, name, align=False, copy=False):
+        self.name = name
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+_NDARRAY = object()  # stands in for the class numpy.ndarray, only ever passed to _reconstruct
+
+
+def _reconstruct(cls, shape, typecode):
+    if cls is not _NDARRAY:
+        raise pickle.UnpicklingError("_reconstruct is allowed only for numpy.ndarray")
+    return _ArrayRecipe()
+
+
+def _latin1(text, encoding):
+    """``_codecs.encode``, as protocol-2 pickles from Python 3 spell bytes: latin-1 text only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is allowed only for latin-1 text")
+    return text.encode("latin-1")
+
+
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,   # as written by NumPy 1 / Python 2
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # as written by NumPy 2
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,                      # bytes in protocol-2 pickles from Py3
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _DtypeRecipe,
+    ("_codecs", "encode"): _latin1,                            # bytes in protocol-2 pickles from Py3
 }
 
 
@@ -66,12 +109,55 @@ class _BatchUnpickler(pickle.Unpickler):
 
 
 def unpickle_batch(data: bytes, source: str):
-    """Load a CIFAR batch pickle safely (keys come back as bytes, like ``encoding='bytes'``)."""
+    """Load a CIFAR batch pickle safely (keys come back as bytes, like ``encoding='bytes'``).
+
+    Arrays come back as `_ArrayRecipe` stand-ins, never as NumPy arrays; see `_to_array`.
+    """
     try:
         return _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as err:  # a damaged pickle can fail in many ways; all mean the same here
         raise ValueError(f"{source}: not a valid CIFAR-10 batch pickle ({type(err).__name__}: {err}); "
                          "delete the file and get it again") from err
+
+
+def _text(value) -> str | None:
+    """A name from a pickle: str, or bytes as Python 2 pickles give them under encoding='bytes'."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None
+
+
+def _plain_dtype(recipe, what: str) -> np.dtype:
+    """The dtype a `_DtypeRecipe` describes, if it is one of `_PLAIN_DTYPES` (never object)."""
+    name = _text(recipe.name) if isinstance(recipe, _DtypeRecipe) else None
+    state = recipe.state if isinstance(recipe, _DtypeRecipe) else None
+    # state: (version, byte order, subarray, names, fields, elsize, alignment, flags)
+    if name not in _PLAIN_DTYPES or not isinstance(state, tuple) or len(state) < 5 \
+            or _text(state[1]) not in ("<", ">", "|", "=") or any(x is not None for x in state[2:5]):
+        shown = repr(name) if name is not None else type(recipe).__name__
+        raise ValueError(f"{what} has dtype {shown}; only plain numbers ({', '.join(sorted(_PLAIN_DTYPES))}) "
+                         "are allowed")
+    order = _text(state[1])
+    return np.dtype(name).newbyteorder(order if order in "<>" else "=")
+
+
+def _to_array(recipe, what: str) -> np.ndarray:
+    """A NumPy array from an `_ArrayRecipe`: plain numeric dtype, shape and byte count checked first."""
+    state = recipe.state if isinstance(recipe, _ArrayRecipe) else None
+    # state: (version, shape, dtype, Fortran order, raw bytes)
+    if not isinstance(state, tuple) or len(state) != 5:
+        raise ValueError(f"{what} is a {type(recipe).__name__}, not a NumPy array")
+    _, shape, dtype, fortran, raw = state
+    dtype = _plain_dtype(dtype, what)
+    if not (isinstance(shape, tuple) and len(shape) <= 32
+            and all(type(n) is int and n >= 0 for n in shape)):
+        raise ValueError(f"{what} has shape {shape!r}; expected a tuple of sizes")
+    if not isinstance(raw, bytes) or len(raw) != math.prod(shape) * dtype.itemsize:
+        found = f"{len(raw)} bytes" if isinstance(raw, bytes) else type(raw).__name__
+        raise ValueError(f"{what}: shape {shape} of {dtype} needs {math.prod(shape) * dtype.itemsize} "
+                         f"bytes, the file holds {found}")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran is True else "C")
+    return array.astype(dtype.newbyteorder("="))  # native order, and a writable copy
 
 
 def _layout_error(source: str, problem: str) -> ValueError:
@@ -83,61 +169,99 @@ def decode_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3, 32, 32) uint8 images and (N,) int64 labels from the bytes of one batch file."""
     batch = unpickle_batch(data, source)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        found = sorted(map(repr, batch)) if isinstance(batch, dict) else type(batch).__name__
         raise _layout_error(source, f"expected a dict with keys b'data' and b'labels', found {found}")
-    x, labels = batch[b"data"], batch[b"labels"]
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
-        desc = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise _layout_error(source, f"b'data' must be a uint8 array of shape (N, 3072), got {desc}")
     try:
-        y = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError) as err:
-        raise _layout_error(source, f"b'labels' must be a list of ints ({err})") from err
+        x = _to_array(batch[b"data"], "b'data'")
+    except ValueError as err:
+        raise _layout_error(source, str(err)) from None
+    if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
+        raise _layout_error(source, f"b'data' must be a uint8 array of shape (N, 3072), got {x.dtype} {x.shape}")
+    y = _labels(batch[b"labels"], source)
     if y.shape != (len(x),):
         raise _layout_error(source, f"{len(x)} images but b'labels' has shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= len(CLASSES)):
-        raise _layout_error(source, f"labels must be in 0..9, found {y.min()}..{y.max()}")
     # each row is 1024 R values, then 1024 G, then 1024 B, each plane row-major 32x32
     return x.reshape(-1, 3, 32, 32), y
 
 
+def _labels(labels, source: str) -> np.ndarray:
+    """(N,) int64 labels from a list of ints (as the official files) or an integer array."""
+    if isinstance(labels, _ArrayRecipe):
+        try:
+            y = _to_array(labels, "b'labels'")
+        except ValueError as err:
+            raise _layout_error(source, str(err)) from None
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise _layout_error(source, f"b'labels' must be integers, got an array of {y.dtype} {y.shape}")
+        values = y.tolist()
+    elif isinstance(labels, list):
+        values = labels
+    else:
+        raise _layout_error(source, f"b'labels' must be a list of ints, got a {type(labels).__name__}")
+    for i, v in enumerate(values):  # type(v) is int: no bool, and no float quietly truncated
+        if type(v) is not int:
+            raise _layout_error(source, f"b'labels' must be a list of ints; item {i} is {v!r} "
+                                        f"({type(v).__name__})")
+        if not 0 <= v < len(CLASSES):
+            raise _layout_error(source, f"labels must be in 0..9, found {v} at item {i}")
+    return np.array(values, dtype=np.int64)
+
+
 def _read_members(path: Path, names: list[str], verify: bool) -> dict[str, tuple[str, bytes]]:
     """name -> (source for messages, bytes) of the files `names` of cifar-10-batches-py/, read from
-    the archive `path` or, when `path` is an extracted folder's test_batch, from that folder."""
+    the archive `path` or, when `path` is an extracted folder's test_batch, from that folder.
+
+    Without `verify`, each file may hold at most `MAX_BYTES`, checked (on the file system, or in the
+    archive's member header) before it is read. With it, the archive's md5 is checked first,
+    streaming, so only the official bytes are ever unpacked.
+    """
     if path.name != ARCHIVE:  # an extracted folder: path is its test_batch
         contents = {}
         for name in names:
             file = path.parent / name
-            if not file.is_file():
+            if not file.exists():
                 if name == "batches.meta":
                     continue  # optional: only the class names
                 raise FileNotFoundError(f"{file} is missing; the folder {path.parent} should hold "
                                         f"{', '.join(names)}")
-            data = file.read_bytes()
+            with open_regular(file, "load_cifar10") as f:
+                _check_size(os.fstat(f.fileno()).st_size, str(file))
+                data = f.read()
             if verify:
                 check_md5(md5_bytes(data), BATCH_MD5[name], str(file), "the file", _ADVICE)
             contents[name] = (str(file), data)
         return contents
     if verify:
         check_md5(md5_file(path), ARCHIVE_MD5, str(path), "the archive", _ADVICE)
+    wanted = {f"{FOLDER}/{name}": name for name in names}
     contents = {}
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            for name in names:
-                try:
-                    member = tar.extractfile(f"{FOLDER}/{name}")
-                except KeyError:
-                    if name == "batches.meta":
-                        continue
-                    raise ValueError(f"{path}: the archive has no {FOLDER}/{name}; "
-                                     "is this cifar-10-python.tar.gz?") from None
-                if member is None:
-                    raise ValueError(f"{path}: {FOLDER}/{name} is not a regular file")
-                contents[name] = (f"{path}:{FOLDER}/{name}", member.read())
+        with open_regular(path, "load_cifar10") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+            for count, member in enumerate(tar, start=1):  # streams: one member header at a time
+                if count > _MAX_MEMBERS:
+                    raise ValueError(f"{path}: more than {_MAX_MEMBERS} entries; this is not "
+                                     "cifar-10-python.tar.gz")
+                name = wanted.get(member.name)
+                if name is None or name in contents:
+                    continue
+                source = f"{path}:{member.name}"
+                if not member.isreg():
+                    raise ValueError(f"{source} is not a regular file")
+                _check_size(member.size, source)
+                contents[name] = (source, tar.extractfile(member).read())
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise ValueError(f"{path}: damaged archive ({err}); the download was probably cut short: "
                          "delete it and get it again") from err
+    for member, name in wanted.items():
+        if name not in contents and name != "batches.meta":
+            raise ValueError(f"{path}: the archive has no {member}; is this cifar-10-python.tar.gz?")
     return contents
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_BYTES:
+        raise ValueError(f"{source} holds {size} bytes, more than the {MAX_BYTES} a batch may have "
+                         "(tinynet.data.download.MAX_BYTES); an official batch holds 31 MB")
 
 
 def _classes(meta: tuple[str, bytes] | None) -> tuple[str, ...]:
