@@ -129,7 +129,36 @@ def test_interrupted_download_leaves_nothing(places, tmp_path, monkeypatch):
     assert list(dest.parent.iterdir()) == []
 
 
+class _CutResponse(io.BytesIO):
+    """Announces `length` bytes, serves fewer, then ends as if normally (a silently closed connection)."""
+
+    def __init__(self, data, length):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(length)}
+
+
+@pytest.mark.parametrize("md5", [None, hashlib.md5(b"1234").hexdigest()])
+def test_a_cut_download_is_not_renamed_into_place(places, tmp_path, monkeypatch, md5):
+    """Even when no md5 is checked (verify=False), or the md5 given happens to be the partial file's."""
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _CutResponse(b"1234", 8))
+    dest = tmp_path / "out" / "f.bin"
+    with pytest.raises(ConnectionError, match="received 4 bytes but the server announced 8"):
+        download.download_file(["https://example.invalid/f.bin"], dest, md5)
+    assert list(dest.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("headers", [{"Content-Length": "4"}, {}, {"Content-Length": "junk"}])
+def test_a_complete_download_matches_its_announced_length(places, tmp_path, monkeypatch, headers):
+    def respond(url, timeout):
+        response = io.BytesIO(b"1234")
+        response.headers = headers
+        return response
+    monkeypatch.setattr(urllib.request, "urlopen", respond)
+    dest = download.download_file(["https://example.invalid/f.bin"], tmp_path / "f.bin", None)
+    assert dest.read_bytes() == b"1234"
+
+
 def test_md5_helpers_agree(tmp_path):
     path = put(tmp_path, "x", b"abc" * 1000)
     assert download.md5_file(path) == download.md5_bytes(b"abc" * 1000) == \
-        hashlib.md5(b"abc" * 1000).hexdigest()
+        download.md5_bytes(b"abc" * 600, b"abc" * 400) == hashlib.md5(b"abc" * 1000).hexdigest()

@@ -9,7 +9,8 @@ Search order for the files of dataset `name` (the first place that has a file wi
 
 Downloads (only with ``download=True``) go to $TINYNET_DATA/<name> if set, else ~/.cache/tinynet/<name>;
 tinynet never writes into `root` or /usr/share. A download is streamed into a temporary file in the
-target folder, its md5 is checked, and only then is it renamed into place with `os.replace` (atomic on
+target folder, its length is compared with the Content-Length the server announced and its md5 with
+the official one (when known), and only then is it renamed into place with `os.replace` (atomic on
 one file system), so an interrupted or corrupted download never leaves a file that looks valid.
 """
 from __future__ import annotations
@@ -116,7 +117,8 @@ def download_file(urls: Sequence[str], dest: str | Path, md5: str | None) -> Pat
     Mirrors are tried in order. The bytes go to a temporary file beside `dest` and are renamed onto
     `dest` only after the md5 matched, so `dest` is either absent or complete and verified.
     Raises ValueError if a mirror served bytes with the wrong md5 (after trying the others), and
-    ConnectionError if no mirror could be reached.
+    ConnectionError if no mirror could be reached or each one's download was cut short (fewer or
+    more bytes than its Content-Length announced).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -154,9 +156,17 @@ def _fetch_to(url: str, dest: Path, md5: str | None) -> str | None:
             except (urllib.error.URLError, OSError, ValueError) as err:  # ValueError: bad URL
                 raise _MirrorError from err
             with response:
+                announced, received = _announced_length(response), 0
                 while chunk := _read_chunk(response):
                     digest.update(chunk)
                     out.write(chunk)
+                    received += len(chunk)
+            # a connection closed early can look like a normal end of the stream; without an md5
+            # to check (verify=False), the announced length is what tells a cut download
+            if announced is not None and received != announced:
+                raise _MirrorError from ConnectionError(
+                    f"received {received} bytes but the server announced {announced} (Content-Length); "
+                    "the download was cut short")
             out.flush()
             os.fsync(out.fileno())  # the data is on disk before the rename makes it visible
         if md5 is not None and digest.hexdigest() != md5:
@@ -168,6 +178,16 @@ def _fetch_to(url: str, dest: Path, md5: str | None) -> str | None:
     finally:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)
+
+
+def _announced_length(response) -> int | None:
+    """The Content-Length a response announced, or None (absent, or not a number)."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _read_chunk(response) -> bytes:
