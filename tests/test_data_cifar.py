@@ -244,6 +244,18 @@ def test_forged_arrays_are_refused_before_any_array_is_built(key, array, name, n
     assert str(info.value).startswith("some/data_batch_1")
 
 
+@pytest.mark.parametrize("name", [b"_codecs\nencode", b"numpy\ndtype", b"numpy\nndarray",
+                                  b"numpy._core.multiarray\n_reconstruct"])
+@pytest.mark.parametrize("state", [b"}X\x01\x00\x00\x00xK\x01s",             # {'x': 1}: sets __dict__
+                                   b"N}X\x01\x00\x00\x00xK\x01s\x86"])   # (None, {'x': 1}): setattr
+def test_a_pickle_cannot_change_the_names_it_may_use(name, state):
+    """pickle's BUILD on a global would set attributes on it (for every later load, too)."""
+    data = b"\x80\x02c" + name + b"\n" + state + b"b."
+    with pytest.raises(ValueError, match="may not change the names it uses"):
+        cifar.unpickle_batch(data, "x")
+    assert not any(hasattr(g, "x") for g in cifar._ALLOWED_GLOBALS.values())
+
+
 def test_an_integer_label_array_loads():
     data = pickle.dumps({**batch(0), b"labels": np.array([3, 1, 2], dtype=">i4")}, protocol=2)
     _, y = cifar.decode_batch(data, "x")

@@ -53,7 +53,7 @@ _ADVICE = ("Delete it and get it again (e.g. with download=True), or pass verify
 # the archive holds a folder and 8 files; more entries than this is not a CIFAR-10 archive
 _MAX_MEMBERS = 100
 # plain numeric dtypes an array in a batch may have (as NumPy pickles them: kind and size)
-_PLAIN_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
+_PLAIN_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8"}
 
 
 class _ArrayRecipe:
@@ -75,7 +75,27 @@ class _DtypeRecipe:
         self.state = state
 
 
-_NDARRAY = object()  # stands in for the class numpy.ndarray, only ever passed to _reconstruct
+class _Frozen:
+    """A global a pickle may call but never change: pickle's BUILD would set attributes on a plain
+    function (or a class), so the globals it can reach are instances of this, which refuse it."""
+    __slots__ = ("_call",)
+
+    def __init__(self, call=None):
+        object.__setattr__(self, "_call", call)
+
+    def __call__(self, *args):
+        if self._call is None:
+            raise pickle.UnpicklingError("numpy.ndarray may only be passed to _reconstruct")
+        return self._call(*args)
+
+    def __setattr__(self, name, value):
+        raise pickle.UnpicklingError("a CIFAR-10 batch may not change the names it uses")
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError("a CIFAR-10 batch may not change the names it uses")
+
+
+_NDARRAY = _Frozen()  # stands in for the class numpy.ndarray, only ever passed to _reconstruct
 
 
 def _reconstruct(cls, shape, typecode):
@@ -92,11 +112,11 @@ def _latin1(text, encoding):
 
 
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,   # as written by NumPy 1 / Python 2
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # as written by NumPy 2
+    ("numpy.core.multiarray", "_reconstruct"): _Frozen(_reconstruct),   # NumPy 1 / Python 2
+    ("numpy._core.multiarray", "_reconstruct"): _Frozen(_reconstruct),  # NumPy 2
     ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _DtypeRecipe,
-    ("_codecs", "encode"): _latin1,                            # bytes in protocol-2 pickles from Py3
+    ("numpy", "dtype"): _Frozen(_DtypeRecipe),
+    ("_codecs", "encode"): _Frozen(_latin1),  # bytes in protocol-2 pickles written by Python 3
 }
 
 
