@@ -281,7 +281,7 @@ def _read_members(path: Path, names: list[str], verify: bool) -> dict[str, tuple
 def _check_size(size: int, source: str) -> None:
     if size > MAX_BYTES:
         raise ValueError(f"{source} holds {size} bytes, more than the {MAX_BYTES} a batch may have "
-                         "(tinynet.data.download.MAX_BYTES); an official batch holds 31 MB")
+                         "(tinynet.data.download.MAX_BYTES); an official batch holds about 31 MB")
 
 
 def _classes(meta: tuple[str, bytes] | None) -> tuple[str, ...]:
