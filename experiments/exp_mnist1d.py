@@ -46,6 +46,7 @@ import numpy as np
 from clr import policies as P
 from clr.range_test import lr_range_test
 from clr.lab import models
+from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
                                 run_metadata, save_figure, write_csv, write_json)
 from clr.lab.train import evaluate, final_accuracy, train
@@ -117,8 +118,11 @@ def bounds_from_range_test(model_name: str, optimizer: str, data, *, end_lr: flo
 
 def run_training(model_name: str, optimizer: str, lr0: float, schedule, data, *, seed: int,
                  iterations: int, eval_every: int, batch_size: int = 100, shuffle: bool = False,
-                 momentum_schedule=None, weight_decay: float = 0.0) -> dict:
-    """Train one MNIST-1D model; returns the `train` history plus final train/test accuracy."""
+                 momentum_schedule=None, weight_decay: float = 0.0, label: str = "") -> dict:
+    """Train one MNIST-1D model; returns the `train` history plus final train/test accuracy.
+
+    One cell of the experiments' grids (``clr.lab.grid.run_grid``): ``label`` only names the cell.
+    """
     x_train, y_train, x_test, y_test = data
     model = MODELS[model_name](seed)
     params = [{"params": list(model.parameters()), "weight_decay": weight_decay}]
@@ -198,6 +202,9 @@ def common_args(p: argparse.ArgumentParser, name: str, iterations: int, seeds=(0
     p.add_argument("--eval-every", type=int, default=250, help="evaluate every this many steps (default 250)")
     p.add_argument("--range-iters", type=int, default=400,
                    help="steps of each LR range test (default 400 = 10 epochs)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="trainings run side by side, one process each (default: one per core; 1: one after "
+                        "another in this process); the results are the same")
 
 
 def check_common(p: argparse.ArgumentParser, args) -> None:
@@ -206,6 +213,8 @@ def check_common(p: argparse.ArgumentParser, args) -> None:
             p.error(f"--{name.replace('_', '-')} is too small: {getattr(args, name)}")
     if any(s < 0 for s in args.seeds) or len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds must be distinct integers >= 0; got {args.seeds}")
+    if args.workers is not None and args.workers < 1:
+        p.error(f"--workers must be at least 1; got {args.workers}")
 
 
 def metadata(argv, script: str, seeds) -> dict:
@@ -240,6 +249,7 @@ def main(argv=None) -> dict:
     data = load_data(args.quick)
     step_size = args.iterations // (2 * args.cycles)
     rows, curves, range_tests, bounds_by_model = [], {}, {}, {}
+    cells = []
     for model_name in args.models:
         bounds, result = bounds_from_range_test(model_name, "adam", data, end_lr=args.range_max_lr,
                                                 num_iter=args.range_iters)
@@ -257,17 +267,19 @@ def main(argv=None) -> dict:
             else:
                 schedule, momentum = smith_one_cycle(bounds["max_lr"], args.iterations)
                 lr0 = schedule(0)
-            for seed in args.seeds:
-                r = run_training(model_name, "adam", lr0, schedule, data, seed=seed, iterations=args.iterations,
-                                 eval_every=args.eval_every, momentum_schedule=momentum)
-                curves.setdefault(f"{model_name} {schedule_name}", []).append(r["history"])
-                rows.append({"model": model_name, "schedule": schedule_name, "seed": seed,
-                             "final_acc": r["final_acc"], "best_acc": r["best_acc"], "train_acc": r["train_acc"],
-                             "diverged_at": r["diverged_at"], "seconds": r["seconds"],
-                             "schedule_spec": "adam lr 0.01" if schedule is None else schedule.to_dict()})
-                print(f"  {schedule_name:>10} seed {seed}: final {100 * r['final_acc']:.1f} %, best "
-                      f"{100 * r['best_acc']:.1f} %, train {100 * r['train_acc']:.1f} % ({r['seconds']:.0f} s)",
-                      flush=True)
+            cells += [dict(model_name=model_name, optimizer="adam", lr0=lr0, schedule=schedule, data=data, seed=seed,
+                           iterations=args.iterations, eval_every=args.eval_every, momentum_schedule=momentum,
+                           label=schedule_name) for seed in args.seeds]
+    # every (model, schedule, seed) training at once, over the cores; results in the order above
+    for cell, r in zip(cells, run_grid(run_training, cells, workers=args.workers, progress=print_progress)):
+        model_name, schedule_name, seed, schedule = cell["model_name"], cell["label"], cell["seed"], cell["schedule"]
+        curves.setdefault(f"{model_name} {schedule_name}", []).append(r["history"])
+        rows.append({"model": model_name, "schedule": schedule_name, "seed": seed,
+                     "final_acc": r["final_acc"], "best_acc": r["best_acc"], "train_acc": r["train_acc"],
+                     "diverged_at": r["diverged_at"], "seconds": r["seconds"],
+                     "schedule_spec": "adam lr 0.01" if schedule is None else schedule.to_dict()})
+        print(f"{model_name:>8} {schedule_name:>10} seed {seed}: final {100 * r['final_acc']:.1f} %, best "
+              f"{100 * r['best_acc']:.1f} %, train {100 * r['train_acc']:.1f} % ({r['seconds']:.0f} s)", flush=True)
     summary = aggregate(rows, by=["model", "schedule"], values=["final_acc", "best_acc", "train_acc"])
     for row in summary:
         row["paper_acc"], row["paper_std"] = PAPER[row["model"]]

@@ -141,3 +141,36 @@ def test_empty_grid():
 def test_bad_arguments_are_named(kwargs, exc, words):
     with pytest.raises(exc, match=words):
         run_grid(train_cell, **kwargs)
+
+
+def test_demo_trains_policies_in_parallel_with_the_sequential_numbers(tmp_path):
+    """tinynet-clr demo --threads 2 (two policies at a time, in worker processes) writes the numbers
+    of --threads 1 (one after another in this process); only the timings differ."""
+    import json
+
+    from clr.lab import cli
+
+    def run(threads):
+        out = tmp_path / f"threads{threads}"
+        assert cli.main(["demo", "--quick", "--no-plots", "--seed", "1", "--threads", str(threads),
+                         "--out", str(out)]) == 0
+        results = json.loads((out / "results.json").read_text())
+        for row in results["runs"]:
+            row.pop("time_s")
+        for h in results["histories"].values():
+            h.pop("time_s")
+        return results
+
+    one, two = run(1), run(2)
+    assert one["config"]["threads"] == 1 and two["config"]["threads"] == 2
+    for key in ("runs", "histories", "bounds", "range_test", "schedules"):
+        assert one[key] == two[key], key
+    assert list(two["histories"]) == ["fixed", "triangular", "triangular2", "exp_range", "one_cycle"]
+
+
+def test_progress_lines_shorten_arrays_and_long_values():
+    from clr.lab.grid import _describe
+
+    text = _describe({"seed": 1, "data": (np.zeros((4000, 40)), np.zeros(4000)), "x": np.zeros((3, 2)),
+                      "name": "n" * 100})
+    assert text == f"seed=1, data=<tuple of 2>, x=<ndarray 3x2>, name='{'n' * 36}..."

@@ -6,32 +6,16 @@
 
 Subcommands are listed in ``SUBCOMMANDS``: each has a function that adds its options to a parser
 and a function that runs it with the parsed arguments. They import their modules (and so NumPy)
-inside those functions, after ``main`` has chosen the number of BLAS threads.
+inside those functions, so that ``--help`` answers at once.
 """
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
 EPILOG = "Outputs and how to read them: docs/demo.md."
-
-
-def use_one_blas_thread() -> None:
-    """Run NumPy's BLAS on one thread, unless the user chose a number of threads.
-
-    The demo's matrices are small (100 x 125 and the like): threads cost more than they save, and
-    on a machine busy with anything else OpenBLAS's spinning threads made a training step of the
-    MNIST-1D CNN 8x slower (32 ms against 4 ms). BLAS reads these variables once, when NumPy is
-    first imported, so this only acts in a fresh process (the command itself), never once NumPy
-    is loaded (in tests, or when called from Python).
-    """
-    if "numpy" in sys.modules:
-        return
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
 
 
 def _positive_int(text: str) -> int:
@@ -149,6 +133,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_seed, default=defaults.seed,
                         help="seed of the initial weights, the data order and the held-out split "
                              "(default: %(default)s)")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="CPU cores to use (default: $TINYNET_THREADS, else all): the range test runs on "
+                             "them, then the policies train side by side, one process per core, with the "
+                             "same results as one after another; 1 trains them one after another")
     parser.add_argument("--out", type=Path, default=defaults.out,
                         help="folder for the outputs, created if needed (default: ./%(default)s)")
     parser.add_argument("--quick", action="store_true",
@@ -167,8 +155,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
         dataset=args.dataset, model=args.model, iterations=args.iterations, cycles=args.cycles,
         step_epochs=args.step_epochs, range_iterations=args.range_iterations, range_end=args.range_end,
         fixed_lr=args.fixed_lr, policies=args.policies, batch_size=args.batch_size, momentum=args.momentum,
-        weight_decay=args.weight_decay, device=args.device, seed=args.seed, out=args.out, quick=args.quick,
-        download=args.download, plots=args.plots)
+        weight_decay=args.weight_decay, device=args.device, seed=args.seed, threads=args.threads, out=args.out,
+        quick=args.quick, download=args.download, plots=args.plots)
+    if args.threads is None:
+        from tinynet import threads
+
+        try:  # a bad $TINYNET_THREADS: one line naming it, before any work
+            threads.default_threads()
+        except ValueError as e:
+            raise demo.DemoError(str(e)) from None
     demo.run_demo(cfg)
     return 0
 
@@ -193,7 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    use_one_blas_thread()  # first: what follows imports NumPy
     from .demo import DemoError
 
     parser = build_parser()

@@ -44,9 +44,11 @@ from clr.range_test import RangeTestResult, lr_range_test
 from clr.suggest import Bounds
 from clr.schedulers import PolicyScheduler
 from tinynet import backend
+from tinynet import threads as tthreads
 from tinynet.optim import SGD
 
 from . import models, records
+from .grid import run_grid
 from .outdir import OutputFolderError, RunFolder
 from .train import HISTORY_KEYS, ProgressLine, final_accuracy, iterations_to_reach, train
 
@@ -94,6 +96,7 @@ class DemoConfig:
     weight_decay: float = 0.0
     device: str = "cpu"
     seed: int = 0
+    threads: int | None = None          # cores to use; None: $TINYNET_THREADS or all (tinynet.threads)
     out: Path = Path("demo-out")
     quick: bool = False
     download: bool = False
@@ -398,7 +401,8 @@ def _run(cfg: DemoConfig, staging: Path, log: Callable[[str], None]) -> dict:
     log(f"[1/3] LR range test: {data.name}, model {cfg.model} ({n_params:,} parameters), seed {cfg.seed}, "
         f"{budget.range_iterations} iterations")
     t = time.perf_counter()
-    bounds = find_bounds(cfg, data, budget, new_model, log)
+    with tthreads.limit(cfg.threads or tthreads.default_threads()):
+        bounds = find_bounds(cfg, data, budget, new_model, log)
     seconds = time.perf_counter() - t
     log(f"      bounds ({bounds.method} rule): base_lr {bounds.base_lr:.4g}, max_lr {bounds.max_lr:.4g}  "
         f"({seconds:.1f} s)")
@@ -407,22 +411,12 @@ def _run(cfg: DemoConfig, staging: Path, log: Callable[[str], None]) -> dict:
     schedules = make_policies(budget, bounds, lrs, cfg.policies)
     # the range tests ran at about the speed of training, evaluations included: a fair estimate
     steps_done = len(bounds.sweep) + (len(bounds.probe) if bounds.probe is not None else 0)
-    estimate = seconds / steps_done * budget.iterations * len(schedules)
+    at_once = min(cfg.threads or tthreads.default_threads(), len(schedules))  # see train_policies
+    estimate = seconds / steps_done * budget.iterations * math.ceil(len(schedules) / at_once)
     log(f"[2/3] training {len(schedules)} policies for {budget.iterations} iterations each "
         f"({budget.cycles} cycles of {2 * budget.step_size}; {budget.iterations / budget.iters_per_epoch:.0f} "
         f"epochs); estimated time {_duration(estimate)}")
-    train_loader = make_loader(data.x_train, data.y_train, cfg.batch_size, cfg.seed)
-    histories = {}
-    for k, (name, (lr_policy, momentum_policy)) in enumerate(schedules.items(), 1):
-        model = new_model()
-        optimizer = SGD(model.parameters(), lr=lr_policy(0), momentum=cfg.momentum,
-                        weight_decay=cfg.weight_decay)
-        scheduler = PolicyScheduler(optimizer, lr_policy, momentum_policy)
-        progress = ProgressLine(f"      {k}/{len(schedules)} {name:<11}")
-        h = train(model, optimizer, scheduler, train_loader, budget.iterations, budget.eval_every,
-                  (data.x_test, data.y_test), device=cfg.device, seed=cfg.seed, progress=progress)
-        progress.close(f"diverged at iteration {h['diverged_at']}" if h["diverged_at"] is not None else "")
-        histories[name] = h
+    histories = train_policies(cfg, schedules, budget, log)
 
     runs = summarize(histories)
     results = {
@@ -455,6 +449,48 @@ def _run(cfg: DemoConfig, staging: Path, log: Callable[[str], None]) -> dict:
     print(summary_table(runs), flush=True)
     log(f"done in {results['total_time_s']:.0f} s")
     return results
+
+
+def train_policy(cfg: DemoConfig, name: str, lr_policy, momentum_policy, budget: Budget,
+                 live: bool = False) -> dict:
+    """Train one policy: the same initial weights and batch order as every other policy.
+
+    One cell of the demo's grid: module-level, and given only plain values (it loads the data
+    itself), so a worker process can run it. ``live`` shows a progress line while it trains.
+    """
+    data = load_data(cfg, cfg.model)
+    model = models.build(cfg.model, cfg.seed, data.input_shape, data.classes).to(cfg.device)
+    optimizer = SGD(model.parameters(), lr=lr_policy(0), momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scheduler = PolicyScheduler(optimizer, lr_policy, momentum_policy)
+    loader = make_loader(data.x_train, data.y_train, cfg.batch_size, cfg.seed)
+    progress = ProgressLine(f"      {name:<11}") if live else None
+    h = train(model, optimizer, scheduler, loader, budget.iterations, budget.eval_every,
+              (data.x_test, data.y_test), device=cfg.device, seed=cfg.seed, progress=progress)
+    if progress is not None:
+        progress.close(f"diverged at iteration {h['diverged_at']}" if h["diverged_at"] is not None else "")
+    return h
+
+
+def train_policies(cfg: DemoConfig, schedules: dict, budget: Budget, log: Callable[[str], None]) -> dict:
+    """{policy: history}: the policies trained side by side, one process per core (``cfg.threads``
+    cores in all; with one core, one after another in this process). Each training is seeded, so the
+    histories are those of a sequential run, in the same order."""
+    cores = cfg.threads or tthreads.default_threads()
+    workers = min(cores, len(schedules))
+    cells = [{"cfg": cfg, "name": name, "lr_policy": lr, "momentum_policy": m, "budget": budget,
+              "live": workers == 1} for name, (lr, m) in schedules.items()]
+
+    def finished(event):  # a line per policy as it finishes (in one process, the live line says it)
+        h = event.result
+        status = event.error or (f"acc {100 * final_accuracy(h):.1f}%" + (
+            f", diverged at iteration {h['diverged_at']}" if h["diverged_at"] is not None else ""))
+        log(f"      {event.done}/{event.total} {event.cell['name']:<11} {status}  ({event.seconds:.1f} s)")
+
+    if workers > 1:
+        log(f"      {workers} trainings at a time, {max(1, cores // workers)} thread(s) each")
+    results = run_grid(train_policy, cells, workers=workers, threads=max(1, cores // workers),
+                       progress=finished if workers > 1 else None)
+    return dict(zip(schedules, results))
 
 
 def _duration(seconds: float) -> str:

@@ -80,6 +80,7 @@ class CellDone:
     total: int
     seconds: float             # the cell's own run time (in its worker)
     error: str | None = None   # None when it succeeded
+    result: Any = None         # the cell's result (None when it failed)
 
 
 def print_progress(event: CellDone) -> None:
@@ -140,8 +141,18 @@ def run_grid(fn: Callable[..., Any], cells: Sequence[Mapping[str, Any]], *, exec
 
 # ----------------------------------------------------------------------------- internals
 
-def _describe(cell: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in cell.items())
+def _describe(cell: Mapping[str, Any], width: int = 40) -> str:
+    """'policy='fixed', seed=1, data=<tuple of 4>': arrays and long values shortened, so a line stays a line."""
+    def short(v):
+        if hasattr(v, "shape") and hasattr(v, "dtype"):
+            return f"<{type(v).__name__} {'x'.join(map(str, v.shape))}>"
+        text = repr(v)
+        if len(text) <= width:
+            return text
+        if isinstance(v, (tuple, list, dict)):
+            return f"<{type(v).__name__} of {len(v)}>"
+        return text[:width - 3] + "..."
+    return ", ".join(f"{k}={short(v)}" for k, v in cell.items())
 
 
 def _run_cell(fn, cell, threads):
@@ -192,7 +203,8 @@ def _collect(outcomes, cells, progress):
         else:
             failures.append(CellFailure(i, cells[i], value, tb))
         if progress is not None:
-            progress(CellDone(i, cells[i], done, len(cells), seconds, None if status == "ok" else value))
+            ok = status == "ok"
+            progress(CellDone(i, cells[i], done, len(cells), seconds, None if ok else value, value if ok else None))
     if failures:
         raise GridError(sorted(failures, key=lambda f: f.index), results, len(cells))
     return results
