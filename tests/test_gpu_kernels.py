@@ -14,12 +14,21 @@ import pytest
 
 from tinynet import backend
 
-C_TYPES = {"float32": "float", "float64": "double", "bool": "bool", "uint64": "unsigned long long"}
+C_TYPES = {"float32": "float", "float64": "double", "bool": "bool", "uint64": "unsigned long long",
+           "int64": "long long"}
+ARRAYS = {"g", "x", "window", "gy", "inv", "s"}  # inputs passed as arrays (the rest are scalars)
+POSITIVE = {"window", "inv", "s", "v", "a"}  # second moments, window sums of squares: >= 0
+INTS = {"length": 10, "inner": 4, "before": 1, "after": 2}  # window_sum over an axis of 10, stride 4
 
 
 def _params(spec):
-    """[(ctype_name, name), ...] from CuPy's 'T g, bool nesterov, ...'."""
-    return [tuple(p.split()) for p in spec.split(",") if p.strip()]
+    """[(raw, type, name), ...] from CuPy's 'raw T x, T g, bool nesterov, ...'."""
+    out = []
+    for p in spec.split(","):
+        words = p.split()
+        if words:
+            out.append((words[0] == "raw", *words[-2:]))
+    return out
 
 
 def _ctype(kind, dtype):
@@ -29,17 +38,18 @@ def _ctype(kind, dtype):
 def _c_source(kernel, dtype, device):
     """A function applying ``kernel.cuda`` to element i of every argument array."""
     ins, outs = _params(kernel.in_params), _params(kernel.out_params)
-    args = [f"{'const ' if (k, n) in ins else ''}{_ctype(k, dtype)}* {n}_" for k, n in ins + outs]
-    loads = "".join(f"const {_ctype(k, dtype)} {n} = {n}_[i];" for k, n in ins)
-    refs = "".join(f"{_ctype(k, dtype)}& {n} = {n}_[i];" for k, n in outs)
+    args = [f"{'const ' if (r, k, n) in ins else ''}{_ctype(k, dtype)}* {n}_" for r, k, n in ins + outs]
+    loads = "".join(f"const {_ctype(k, dtype)}* {n} = {n}_;" if r else f"const {_ctype(k, dtype)} {n} = {n}_[i];"
+                    for r, k, n in ins)
+    refs = "".join(f"{_ctype(k, dtype)}& {n} = {n}_[i];" for r, k, n in outs)
     head = f"typedef {C_TYPES[dtype]} T;\n"
     if device:
-        return (head + f'extern "C" __global__ void k(long long n, {", ".join(args)}) {{\n'
-                f"long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; if (i >= n) return;\n"
+        return (head + f'extern "C" __global__ void k(long long size_, {", ".join(args)}) {{\n'
+                f"long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; if (i >= size_) return;\n"
                 f"{loads}{refs}\n{kernel.cuda}\n}}\n")
     return ("#include <cmath>\nusing std::sqrt;\n" + head +
-            f'extern "C" void k(long long n, {", ".join(args)}) {{\n'
-            f"for (long long i = 0; i < n; ++i) {{ {loads}{refs}\n{kernel.cuda}\n}}\n}}\n")
+            f'extern "C" void k(long long size_, {", ".join(args)}) {{\n'
+            f"for (long long i = 0; i < size_; ++i) {{ {loads}{refs}\n{kernel.cuda}\n}}\n}}\n")
 
 
 def _inputs(name, dtype, n, rng):
@@ -47,18 +57,18 @@ def _inputs(name, dtype, n, rng):
     k = backend.KERNELS[name]
     ins, outs = _params(k.in_params), _params(k.out_params)
     values = []
-    for kind, pname in ins:
+    for _, kind, pname in ins + outs:
         if kind == "bool":
             values.append(bool(rng.integers(2)))
         elif kind == "uint64":
             values.append(int(rng.integers(0, 2 ** 63)))
-        elif pname == "g":
-            values.append(rng.standard_normal(n).astype(dtype))
+        elif kind == "int64":
+            values.append(INTS[pname])
+        elif pname in ARRAYS or (_, kind, pname) in outs:
+            a = rng.standard_normal(n).astype(dtype)
+            values.append(np.abs(a) + 0.1 if pname in POSITIVE else a)
         else:  # a coefficient in (0, 1): lr, momentum, betas, eps, p, sqrt of a bias correction ...
             values.append(float(rng.uniform(0.05, 0.95)))
-    for kind, pname in outs:  # in/out buffers: second moments must be >= 0
-        a = rng.standard_normal(n).astype(dtype)
-        values.append(np.abs(a) if pname in ("s", "v", "a") and name != "tinynet_sgd_momentum" else a)
     return values
 
 
@@ -85,8 +95,9 @@ def _run_host(fn, kernel, dtype, args, n):
 
     ins, outs = _params(kernel.in_params), _params(kernel.out_params)
     arrays = []
-    for (kind, _), value in zip(ins + outs, args):
-        ct = dtype if kind == "T" else {"bool": np.bool_, "uint64": np.uint64, "float64": np.float64}[kind]
+    for (_, kind, _), value in zip(ins + outs, args):
+        ct = dtype if kind == "T" else {"bool": np.bool_, "uint64": np.uint64, "float64": np.float64,
+                                        "int64": np.int64}[kind]
         arrays.append(np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=ct), (n,))).copy())
     fn(ctypes.c_longlong(n), *[a.ctypes.data_as(ctypes.c_void_p) for a in arrays])
     return arrays[len(ins):]

@@ -312,6 +312,67 @@ def adadelta(g, lr, rho, one_minus_rho, eps, weight_decay, p, s, a):
     p -= lr * u
 
 
+# Local response normalisation: a window sum along one axis, then the elementwise rest in one
+# pass each way. The window sum reads neighbours, so x is passed "raw" (indexed by hand): the
+# axis has length n and stride ``inner`` elements in a C-contiguous array.
+
+@_elementwise("tinynet_window_sum", "raw T x, int64 length, int64 inner, int64 before, int64 after", "T s", """
+    const long long pos = (i / inner) % length;
+    T acc = 0;
+    for (long long o = -before; o <= after; ++o) {
+        if (pos + o >= 0 && pos + o < length) acc += x[i + o * inner];
+    }
+    s = acc;
+""")
+def window_sum(x, length, inner, before, after, s):
+    """s[.., j, ..] = sum_{o=-before..after} x[.., j + o, ..] along an axis of ``length`` (zeros outside),
+    in the kernel's order of additions. x and s are C-contiguous."""
+    n = length
+    x3, s3 = x.reshape(-1, n, inner), s.reshape(-1, n, inner)
+    for o in range(-before, after + 1):
+        lo, hi = max(0, -o), min(n, n - o)  # positions j whose neighbour j + o exists
+        if o == -before:  # the first term: 0 + x is x, so assign (and zero where there is none)
+            s3[:, :lo] = 0
+            s3[:, hi:] = 0
+            s3[:, lo:hi] = x3[:, lo + o:hi + o]
+        elif lo < hi:
+            s3[:, lo:hi] += x3[:, lo + o:hi + o]
+
+
+@_elementwise("tinynet_lrn_forward", "T x, T window, T scale, T k, T beta", "T s, T inv, T y", """
+    s = k + scale * window;
+    inv = pow(s, -beta);
+    y = x * inv;
+""")
+def lrn_forward(x, window, scale, k, beta, s, inv, y):
+    """s = k + scale * W(x^2);  inv = s^-beta;  y = x * inv."""
+    np.multiply(window, scale, out=s)
+    s += k
+    np.power(s, -beta, out=inv)
+    np.multiply(x, inv, out=y)
+
+
+@_elementwise("tinynet_lrn_backward_in", "T gy, T x, T inv, T s", "T t", """
+    t = gy * x * inv / s;
+""")
+def lrn_backward_in(gy, x, inv, s, t):
+    """t = g y / s, what the transposed window sums in the backward pass."""
+    np.multiply(gy, x, out=t)
+    t *= inv
+    t /= s
+
+
+@_elementwise("tinynet_lrn_backward_out", "T gy, T inv, T x, T window, T coef", "T gx", """
+    gx = gy * inv - window * x * coef;
+""")
+def lrn_backward_out(gy, inv, x, window, coef, gx):
+    """dx = g s^-beta - coef x W^T(g y / s)."""
+    np.multiply(gy, inv, out=gx)
+    wx = window * x
+    wx *= coef
+    gx -= wx
+
+
 # Dropout's mask, drawn where the data lives. Element i's uniform number is a hash of (seed, i)
 # (SplitMix64, a counter-based generator): no generator state on the device, and the same seed
 # gives the same mask on the CPU and on the GPU. The top 24 bits make a float in [0, 1).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .. import backend
 from ..backend import get_array_module
 from ..tensor import Tensor
 
@@ -151,23 +152,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def _window_sum(x, axis, before, after):
     """s[i] = sum_{o=-before..after} x[i + o] along ``axis``, with zeros outside the array.
 
-    Loops over the window's offsets (a handful), never over elements.
+    One pass (``backend.window_sum``; its NumPy form loops over the window's few offsets,
+    never over elements).
     """
-    n = x.shape[axis]
-    out = x.copy()
-
-    def sl(start, stop):
-        idx = [slice(None)] * x.ndim
-        idx[axis] = slice(start, stop)
-        return tuple(idx)
-
-    for o in range(-before, after + 1):
-        if o == 0 or abs(o) >= n:
-            continue
-        if o > 0:
-            out[sl(0, n - o)] += x[sl(o, n)]
-        else:
-            out[sl(-o, n)] += x[sl(0, n + o)]
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    out = xp.empty_like(x)
+    inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    backend.launch("tinynet_window_sum", x, x.shape[axis], inner, before, after, out)
     return out
 
 
@@ -202,26 +194,25 @@ class LocalResponseNormFn(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        s = x * x
+        window = x * x
         for axis, before, after in self._windows(x.ndim, transpose=False):
-            s = _window_sum(s, axis, before, after)
-        s *= self.alpha / self._count(x.ndim)
-        s += self.k
-        self.x, self.s = x, s
-        self.inv = xp.power(s, -self.beta)  # s^-beta
-        return x * self.inv
+            window = _window_sum(window, axis, before, after)
+        s, inv, y = xp.empty_like(window), xp.empty_like(window), xp.empty_like(window)
+        backend.launch("tinynet_lrn_forward", x, window, self.alpha / self._count(x.ndim), self.k, self.beta,
+                       s, inv, y)
+        self.x, self.s, self.inv = x, s, inv
+        return y
 
     def backward(self, gy):
+        xp = get_array_module(gy)
         x, s, inv = self.x, self.s, self.inv
-        t = gy * x  # g * y / s, built in place
-        t *= inv
-        t /= s
+        t = xp.empty_like(s)
+        backend.launch("tinynet_lrn_backward_in", gy, x, inv, s, t)  # g * y / s
         for axis, before, after in self._windows(x.ndim, transpose=True):
             t = _window_sum(t, axis, before, after)
-        t *= x
-        t *= 2 * self.alpha * self.beta / self._count(x.ndim)
-        gx = gy * inv
-        gx -= t
+        gx = xp.empty_like(t)
+        backend.launch("tinynet_lrn_backward_out", gy, inv, x, t, 2 * self.alpha * self.beta / self._count(x.ndim),
+                       gx)
         return (gx,)
 
 
