@@ -67,6 +67,20 @@ def test_nested_state_round_trips_with_python_types(tmp_path):
     np.testing.assert_array_equal(out["strings"], ["a", "bc"])
 
 
+@pytest.mark.parametrize("array", [
+    np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    np.arange(3, dtype=">i4"),
+    np.zeros((0, 3), np.float32),
+    np.array([[True, False]]),
+    np.arange(40_000_000 // 8, dtype=np.float64),  # more than one read chunk
+])
+def test_array_layouts_round_trip(tmp_path, array):
+    tn.save({"a": array}, tmp_path / "a.npz")
+    out = tn.load(tmp_path / "a.npz")["a"]
+    assert out.dtype == array.dtype and out.shape == array.shape and out.flags.writeable
+    np.testing.assert_array_equal(out, array)
+
+
 def test_optimizer_checkpoint_round_trips(tmp_path, rng):
     model = nn.Linear(3, 2, rng=0)
     opt = tn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

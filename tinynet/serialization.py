@@ -41,6 +41,7 @@ FORMAT, VERSION = "tinynet-state", 1
 _META = "__tinynet__"
 MAX_DEPTH = 64  # nesting of dicts/lists/tuples; an optimizer checkpoint needs 4
 _NPY_MAGIC = b"\x93NUMPY"
+_CHUNK = 16 << 20
 
 
 def _encode(value, arrays, where, depth=0):
@@ -119,7 +120,7 @@ def _read_npy(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         array = np.empty(count, dtype=dtype)
         buffer, filled = memoryview(array.view(np.uint8)), 0
         while filled < nbytes:  # reading to the end also makes zipfile check the CRC
-            n = f.readinto(buffer[filled:])
+            n = f.readinto(buffer[filled:filled + _CHUNK])  # in chunks: no second full-size copy
             if not n:
                 raise ValueError(f"{info.filename} ends after {filled} of {nbytes} bytes")
             filled += n
