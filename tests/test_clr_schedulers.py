@@ -1,5 +1,5 @@
 """Tests of clr.schedulers: hand-computed sequences, momentum/beta1, JSON resume,
-bad input, and (when torch is importable) the same floats as torch.optim.lr_scheduler."""
+bad input, and the same floats as torch.optim.lr_scheduler (live with torch, else from fixtures)."""
 
 import itertools
 import json
@@ -14,6 +14,7 @@ from clr.policies import (
 from clr.schedulers import CyclicLR, OneCycleLR, PolicyScheduler
 
 from helpers import FakeOptimizer  # noqa: E402
+from torch_reference import torch_reference  # noqa: E402
 
 approx = lambda value: pytest.approx(value, rel=1e-12, abs=1e-15)  # noqa: E731
 
@@ -343,56 +344,59 @@ def test_adding_a_param_group_later_is_an_error():
 
 
 # ---------------------------------------------------------------------------
-# the same floats as torch.optim.lr_scheduler (skipped without torch)
+# the same floats as torch.optim.lr_scheduler: live where torch imports, else
+# from tests/fixtures/torch/schedulers.json (see tests/torch_reference.py)
 # ---------------------------------------------------------------------------
 
-def _torch_schedulers():
-    return pytest.importorskip("torch.optim.lr_scheduler")
+def torch_sequence(key, make, kind, steps):
+    """[lrs, momenta] of a 2-group torch optimizer (SGD momentum 0.9 or Adam, lr 0.1) after
+    ``make(lr_scheduler, optimizer)`` and after each of ``steps`` calls of step()."""
+    def sequence(torch):
+        groups = [{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(2)]
+        opt = torch.optim.SGD(groups, lr=0.1, momentum=0.9) if kind == "sgd" else torch.optim.Adam(groups, lr=0.1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns when scheduler.step() precedes optimizer.step()
+            sched = make(torch.optim.lr_scheduler, opt)
+            seen = [[lrs(opt), momenta(opt)]]
+            for _ in range(steps):
+                sched.step()
+                seen.append([lrs(opt), momenta(opt)])
+        return seen
+    return torch_reference("schedulers", f"{key} {kind} {steps} steps", sequence)
 
 
-def _torch_pair(kind):
-    torch = pytest.importorskip("torch")
-
-    def make():
-        params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(2)]
-        groups = [{"params": [p]} for p in params]
-        if kind == "sgd":
-            return torch.optim.SGD(groups, lr=0.1, momentum=0.9)
-        return torch.optim.Adam(groups, lr=0.1)
-    return make(), make()
-
-
-def _sequences(torch_sched, ours, steps):
-    """lr and momentum of both optimizers, after the constructor and each step."""
-    a, b = torch_sched.optimizer, ours.optimizer
-    got = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch warns when scheduler.step() precedes optimizer.step()
-        for i in range(steps + 1):
-            got.append(((lrs(a), momenta(a)), (lrs(b), momenta(b))))
-            if i < steps:
-                torch_sched.step()
-                ours.step()
-    return got
+def our_sequence(make, kind, steps):
+    """The same for our scheduler on param groups that start like torch's."""
+    opt = FakeOptimizer(2, kind, lr=0.1)
+    for group in opt.param_groups:
+        group.update({"momentum": 0.9} if kind == "sgd" else {})
+    sched = make(opt)
+    seen = [[lrs(opt), momenta(opt)]]
+    for _ in range(steps):
+        sched.step()
+        seen.append([lrs(opt), momenta(opt)])
+    return seen
 
 
-CYCLIC_CASES = [
-    dict(base_lr=0.01, max_lr=0.1, step_size_up=5),
-    dict(base_lr=[0.01, 0.02], max_lr=[0.1, 0.3], step_size_up=3, step_size_down=7, mode="triangular2"),
-    dict(base_lr=0.001, max_lr=0.006, step_size_up=4, mode="exp_range", gamma=0.97),
-    dict(base_lr=0.01, max_lr=0.1, step_size_up=4, scale_fn=lambda x: 0.5 * (1 + math.sin(x)), scale_mode="iterations"),
-    dict(base_lr=0.01, max_lr=0.1, step_size_up=3, scale_fn=lambda c: 1 / c, base_momentum=[0.7, 0.8], max_momentum=0.95),
-    dict(base_lr=0.2, max_lr=0.2, step_size_up=2),   # flat lr: momentum still cycles, as in torch
-]
+CYCLIC_CASES = {
+    "triangular": dict(base_lr=0.01, max_lr=0.1, step_size_up=5),
+    "triangular2-asymmetric-per-group": dict(base_lr=[0.01, 0.02], max_lr=[0.1, 0.3], step_size_up=3,
+                                             step_size_down=7, mode="triangular2"),
+    "exp_range": dict(base_lr=0.001, max_lr=0.006, step_size_up=4, mode="exp_range", gamma=0.97),
+    "custom-scale_fn-iterations": dict(base_lr=0.01, max_lr=0.1, step_size_up=4,
+                                       scale_fn=lambda x: 0.5 * (1 + math.sin(x)), scale_mode="iterations"),
+    "custom-scale_fn-cycle-momentum-per-group": dict(base_lr=0.01, max_lr=0.1, step_size_up=3, scale_fn=lambda c: 1 / c,
+                                                     base_momentum=[0.7, 0.8], max_momentum=0.95),
+    "flat-lr": dict(base_lr=0.2, max_lr=0.2, step_size_up=2),   # momentum still cycles, as in torch
+}
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
-@pytest.mark.parametrize("case", CYCLIC_CASES, ids=range(len(CYCLIC_CASES)))
-def test_cyclic_lr_matches_torch_exactly(case, kind):
-    torch_cyclic = _torch_schedulers().CyclicLR
-    a, b = _torch_pair(kind)
-    for theirs, ours in _sequences(torch_cyclic(a, **case), CyclicLR(b, **case), 60):
-        assert ours == theirs
+@pytest.mark.parametrize("name", list(CYCLIC_CASES))
+def test_cyclic_lr_matches_torch_exactly(name, kind):
+    case = CYCLIC_CASES[name]
+    theirs = torch_sequence(f"CyclicLR {name}", lambda s, opt: s.CyclicLR(opt, **case), kind, 60)
+    assert our_sequence(lambda opt: CyclicLR(opt, **case), kind, 60) == theirs
 
 
 ONE_CYCLE_CASES = [
@@ -410,68 +414,59 @@ def _one_cycle_id(case):
 
 @pytest.mark.parametrize("case", ONE_CYCLE_CASES, ids=[_one_cycle_id(c) for c in ONE_CYCLE_CASES])
 def test_one_cycle_lr_matches_torch_until_the_end(case):
-    torch_one_cycle = _torch_schedulers().OneCycleLR
-    a, b = _torch_pair("adam" if case["three_phase"] else "sgd")
-    kw = dict(max_lr=[0.5, 1.0], **case)
-    steps = case["total_steps"]
-    seen = _sequences(torch_one_cycle(a, **kw), OneCycleLR(b, **kw), steps)
-    for theirs, ours in seen[:steps]:                  # steps 0 .. T-1: identical floats
-        assert ours == theirs
-    (their_lr, _), (our_lr, _) = seen[steps]           # step T: torch leaves the cycle (#91765)
-    assert our_lr == seen[steps - 1][1][0]             # ours holds min_lr
+    kind, kw, steps = "adam" if case["three_phase"] else "sgd", dict(max_lr=[0.5, 1.0], **case), case["total_steps"]
+    theirs = torch_sequence(f"OneCycleLR {_one_cycle_id(case)}", lambda s, opt: s.OneCycleLR(opt, **kw), kind, steps)
+    ours = our_sequence(lambda opt: OneCycleLR(opt, **kw), kind, steps)
+    assert ours[:steps] == theirs[:steps]              # steps 0 .. T-1: identical floats
+    assert ours[steps][0] == ours[steps - 1][0]        # step T: ours holds min_lr,
     if steps > 2:
-        assert their_lr != our_lr
+        assert theirs[steps][0] != ours[steps][0]      # torch leaves the cycle (#91765)
 
 
 def test_one_cycle_lr_raises_where_torch_raises():
-    torch_one_cycle = _torch_schedulers().OneCycleLR
-    a, b = _torch_pair("sgd")
-    theirs, ours = torch_one_cycle(a, 0.1, total_steps=4), OneCycleLR(b, 0.1, total_steps=4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(4):
-            theirs.step()
-            ours.step()
-        with pytest.raises(ValueError, match="Tried to step 5 times"):
-            theirs.step()
-    with pytest.raises(ValueError, match="Tried to step 5 times"):
+    def error_after_4_steps(torch):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(4):
+                sched.step()
+            try:
+                sched.step()
+            except ValueError as error:
+                return str(error)
+        return None
+    their_message = torch_reference("schedulers", "OneCycleLR error after 4 steps of 4", error_after_4_steps)
+    assert their_message.startswith("Tried to step 5 times")
+    ours = OneCycleLR(FakeOptimizer(), 0.1, total_steps=4)
+    for _ in range(4):
         ours.step()
+    with pytest.raises(ValueError) as raised:
+        ours.step()
+    assert str(raised.value).startswith(their_message)
 
 
 @pytest.mark.parametrize("T_0, T_mult", [(3, 1), (4, 2), (2, 3)])
 def test_sgdr_matches_torch_cosine_warm_restarts(T_0, T_mult):
-    warm_restarts = _torch_schedulers().CosineAnnealingWarmRestarts
-    a, b = _torch_pair("sgd")
-    seen = _sequences(warm_restarts(a, T_0=T_0, T_mult=T_mult, eta_min=0.001),
-                      PolicyScheduler(b, SGDR(0.1, T_0, T_mult, 0.001)), 80)
-    for (their_lr, _), (our_lr, _) in seen:
-        assert our_lr == their_lr
+    theirs = torch_sequence(f"CosineAnnealingWarmRestarts T_0={T_0} T_mult={T_mult} eta_min=0.001",
+                            lambda s, opt: s.CosineAnnealingWarmRestarts(opt, T_0=T_0, T_mult=T_mult, eta_min=0.001),
+                            "sgd", 80)
+    ours = our_sequence(lambda opt: PolicyScheduler(opt, SGDR(0.1, T_0, T_mult, 0.001)), "sgd", 80)
+    assert [lr for lr, _ in ours] == [lr for lr, _ in theirs]
 
 
-@pytest.mark.parametrize("torch_name, torch_kwargs, ours", [
+@pytest.mark.parametrize("torch_name, torch_kwargs, policy", [
     ("StepLR", dict(step_size=7, gamma=0.5), Step(0.1, 0.5, 7)),
     ("MultiStepLR", dict(milestones=[5, 12], gamma=0.1), MultiStep(0.1, 0.1, (5, 12))),
     ("ExponentialLR", dict(gamma=0.95), Exp(0.1, 0.95)),
 ], ids=["step", "multistep", "exp"])
-def test_caffe_baselines_match_torch_closely(torch_name, torch_kwargs, ours):
-    torch_class = getattr(_torch_schedulers(), torch_name)
-    a, b = _torch_pair("sgd")
+def test_caffe_baselines_match_torch_closely(torch_name, torch_kwargs, policy):
+    theirs = torch_sequence(f"{torch_name} {torch_kwargs}",
+                            lambda s, opt: getattr(s, torch_name)(opt, **torch_kwargs), "sgd", 30)
+    ours = our_sequence(lambda opt: PolicyScheduler(opt, policy), "sgd", 30)
     # torch multiplies step by step; the closed form differs by a few ulps
-    for (their_lr, _), (our_lr, _) in _sequences(torch_class(a, **torch_kwargs), PolicyScheduler(b, ours), 30):
-        assert our_lr == pytest.approx(their_lr, rel=1e-12)
-
-
-def test_our_scheduler_drives_a_torch_optimizer():
-    torch = pytest.importorskip("torch")
-    param = torch.nn.Parameter(torch.ones(1))
-    opt = torch.optim.SGD([param], lr=1.0, momentum=0.9)
-    sched = CyclicLR(opt, 0.1, 0.5, step_size_up=2)
-    param.grad = torch.ones(1)
-    opt.step()                                          # uses lr 0.1
-    sched.step()
-    assert opt.param_groups[0]["lr"] == approx(0.3)
-    assert opt.param_groups[0]["momentum"] == approx(0.85)
-    assert param.item() == pytest.approx(0.9, rel=1e-6)   # float32: 1 - 0.1 * 1
+    for (our_lrs, _), (their_lrs, _) in zip(ours, theirs):
+        assert our_lrs == pytest.approx(their_lrs, rel=1e-12)
 
 
 def test_cyclic_policy_bits_equal_torch_formula_without_torch():

@@ -10,6 +10,7 @@ from tinynet.functional import conv as conv_module
 from tinynet.functional.reference import conv1d_reference, conv2d_reference
 
 from helpers import compare_with_reference as compare_with, t64
+from torch_reference import torch_reference
 
 
 def rand(rng, *shape, dtype=np.float64, grad=True):
@@ -156,25 +157,28 @@ def test_output_layout_is_a_view_with_pytorch_shape(rng):
 # ----------------------------------------------------------------------------- PyTorch
 @pytest.mark.parametrize("stride,padding", [(1, 2), (2, 1), ((2, 1), (0, 3))])
 def test_conv2d_matches_pytorch(rng, stride, padding):
-    torch = pytest.importorskip("torch")
     x, w, b = rng.standard_normal((3, 6, 9, 8)), rng.standard_normal((5, 6, 3, 5)), rng.standard_normal(5)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = torch.nn.functional.conv2d(tx, tw, tb, stride, padding)
-    gy = rng.standard_normal(tuple(ty.shape))
-    ty.backward(torch.tensor(gy))
     ours = [Tensor(a, requires_grad=True) for a in (x, w, b)]
     y = F.conv2d(*ours, stride=stride, padding=padding)
+    gy = rng.standard_normal(y.shape)
     y.backward(gy)
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-    for t, tt in zip(ours, (tx, tw, tb)):
-        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+    def conv2d(torch):  # output and the three gradients (live with torch, else from the fixture)
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        ty = torch.nn.functional.conv2d(tx, tw, tb, stride, padding)
+        ty.backward(torch.tensor(gy))
+        return [ty, tx.grad, tw.grad, tb.grad]
+    ty, *grads = torch_reference("conv", f"conv2d stride={stride} padding={padding}", conv2d, x, w, b, gy)
+    np.testing.assert_allclose(y.numpy(), ty, rtol=1e-10, atol=1e-10)
+    for t, tg in zip(ours, grads):
+        np.testing.assert_allclose(t.grad, tg, rtol=1e-9, atol=1e-10)
 
 
 def test_conv1d_matches_pytorch(rng):
-    torch = pytest.importorskip("torch")
     x, w = rng.standard_normal((2, 4, 11)), rng.standard_normal((3, 4, 4))
-    ty = torch.nn.functional.conv1d(torch.tensor(x), torch.tensor(w), stride=3, padding=2)
-    np.testing.assert_allclose(F.conv1d(Tensor(x), Tensor(w), stride=3, padding=2).numpy(), ty.numpy(), rtol=1e-10)
+    ty = torch_reference("conv", "conv1d stride=3 padding=2", lambda torch: torch.nn.functional.conv1d(
+        torch.tensor(x), torch.tensor(w), stride=3, padding=2), x, w)
+    np.testing.assert_allclose(F.conv1d(Tensor(x), Tensor(w), stride=3, padding=2).numpy(), ty, rtol=1e-10)
 
 
 # ----------------------------------------------------------------------------- bad input

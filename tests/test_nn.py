@@ -10,6 +10,8 @@ import tinynet.functional as F
 from tinynet import Tensor, nn
 from tinynet.nn import init
 
+from torch_reference import torch_reference
+
 f64 = dict(dtype=np.float64)
 
 
@@ -356,15 +358,20 @@ def test_batchnorm_rejects_wrong_input_rank():
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_batchnorm_layer_matches_torch_over_several_steps(rng, momentum):
-    torch = pytest.importorskip("torch")
-    ours, theirs = nn.BatchNorm2d(3, momentum=momentum, **f64), torch.nn.BatchNorm2d(3, momentum=momentum).double()
-    for _ in range(3):
-        x = rng.standard_normal((4, 3, 2, 2)) * 3 + 1
-        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
-    ours.eval(), theirs.eval()
-    x = rng.standard_normal((2, 3, 2, 2))
-    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
-    theirs_state = {k: v.numpy() for k, v in theirs.state_dict().items()}
+    xs = [rng.standard_normal((4, 3, 2, 2)) * 3 + 1 for _ in range(3)] + [rng.standard_normal((2, 3, 2, 2))]
+
+    def batchnorm(torch):  # three training steps, one eval step, the state (live or from the fixture)
+        theirs = torch.nn.BatchNorm2d(3, momentum=momentum).double()
+        outputs = [theirs(torch.tensor(x)) for x in xs[:3]]
+        theirs.eval()
+        return {"outputs": [*outputs, theirs(torch.tensor(xs[3]))], "state": theirs.state_dict()}
+    theirs = torch_reference("nn", f"BatchNorm2d momentum={momentum}", batchnorm, *xs)
+    ours = nn.BatchNorm2d(3, momentum=momentum, **f64)
+    for x, y in zip(xs[:3], theirs["outputs"]):
+        np.testing.assert_allclose(ours(Tensor(x)).data, y, rtol=1e-10)
+    ours.eval()
+    np.testing.assert_allclose(ours(Tensor(xs[3])).data, theirs["outputs"][3], rtol=1e-10)
+    theirs_state = theirs["state"]
     assert list(ours.state_dict()) == list(theirs_state)
     for k, v in ours.state_dict().items():
         np.testing.assert_allclose(v, theirs_state[k], rtol=1e-12)
@@ -508,12 +515,16 @@ TORCH_LAYERS = [  # (ours, torch constructor name, torch kwargs, input shape)
 
 @pytest.mark.parametrize("make, torch_name, torch_kwargs, shape", TORCH_LAYERS)
 def test_layer_matches_torch_with_the_same_weights(rng, make, torch_name, torch_kwargs, shape):
-    torch = pytest.importorskip("torch")
     ours = make()
-    theirs = getattr(torch.nn, torch_name)(**torch_kwargs).double()
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    weights = ours.state_dict()
     x = rng.standard_normal(shape)
-    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+
+    def layer(torch):  # torch's layer with our weights (live with torch, else from the fixture)
+        theirs = getattr(torch.nn, torch_name)(**torch_kwargs).double()
+        theirs.load_state_dict({k: torch.tensor(v) for k, v in weights.items()})
+        return theirs(torch.tensor(x))
+    y = torch_reference("nn", f"{torch_name} {torch_kwargs} {shape}", layer, x, *weights.values())
+    np.testing.assert_allclose(ours(Tensor(x)).data, y, rtol=1e-10)
 
 
 def test_no_name_is_both_an_autograd_function_and_a_layer():

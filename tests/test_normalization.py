@@ -7,6 +7,7 @@ import tinynet as tn
 import tinynet.functional as F
 
 from helpers import t64
+from torch_reference import torch_reference
 from tinynet import Tensor
 
 SHAPES = [(6, 3), (4, 3, 5), (3, 3, 2, 4)]
@@ -116,21 +117,24 @@ def test_batch_norm_bad_input(kwargs, error, match):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_matches_torch(rng, shape, training):
-    torch = pytest.importorskip("torch")
     c = shape[1]
     x, w, b, g = (rng.standard_normal(s) for s in (shape, c, c, shape))
     rm0, rv0 = rng.standard_normal(c), rng.random(c) + 0.5
-    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    rmt, rvt = torch.tensor(rm0), torch.tensor(rv0)
-    yt = torch.nn.functional.batch_norm(xt, rmt, rvt, wt, bt, training, 0.3, 1e-4)
-    yt.backward(torch.tensor(g))
+
+    def batch_norm(torch):  # output, gradients, running stats (live with torch, else from the fixture)
+        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        rmt, rvt = torch.tensor(rm0), torch.tensor(rv0)
+        yt = torch.nn.functional.batch_norm(xt, rmt, rvt, wt, bt, training, 0.3, 1e-4)
+        yt.backward(torch.tensor(g))
+        return [yt, xt.grad, wt.grad, bt.grad, rmt, rvt]
+    theirs = torch_reference("normalization", f"batch_norm {shape} training={training}", batch_norm,
+                             x, w, b, g, rm0, rv0)
     X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
     rm, rv = Tensor(rm0.copy()), Tensor(rv0.copy())
     y = F.batch_norm(X, rm, rv, W, B, training, 0.3, 1e-4)
     y.backward(g)
-    for ours, theirs in [(y.data, yt), (X.grad, xt.grad), (W.grad, wt.grad), (B.grad, bt.grad),
-                         (rm.data, rmt), (rv.data, rvt)]:
-        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for ours, expected in zip([y.data, X.grad, W.grad, B.grad, rm.data, rv.data], theirs):
+        np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- local response norm
@@ -202,16 +206,19 @@ def test_lrn_keeps_float32_and_device(rng, device):
 @pytest.mark.parametrize("shape", [(2, 7, 4), (2, 6, 3, 4)])
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
 def test_lrn_across_channels_matches_torch(rng, shape, size):
-    torch = pytest.importorskip("torch")
     x, g = rng.standard_normal(shape), rng.standard_normal(shape)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = torch.nn.functional.local_response_norm(xt, size, alpha=0.3, beta=0.6, k=1.5)
-    yt.backward(torch.tensor(g))
+
+    def lrn(torch):  # output and input gradient (live with torch, else from the fixture)
+        xt = torch.tensor(x, requires_grad=True)
+        yt = torch.nn.functional.local_response_norm(xt, size, alpha=0.3, beta=0.6, k=1.5)
+        yt.backward(torch.tensor(g))
+        return [yt, xt.grad]
+    yt, gx = torch_reference("normalization", f"local_response_norm {shape} size={size}", lrn, x, g)
     X = Tensor(x, requires_grad=True)
     y = F.local_response_norm(X, size, alpha=0.3, beta=0.6, k=1.5)
     y.backward(g)
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(X.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(y.data, yt, rtol=1e-12)
+    np.testing.assert_allclose(X.grad, gx, rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -8,6 +8,8 @@ import pytest
 from tinynet import Tensor, backend
 from tinynet.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 
+from torch_reference import torch_reference
+
 # one configuration per update rule and option that changes the rule
 CONFIGS = [
     ("SGD", dict(lr=0.1)),
@@ -82,41 +84,45 @@ def run_lsq(opt, params, steps, skip_bias_at=()):
 
 
 # ---------------------------------------------------------------- side by side with PyTorch
+def varied_steps(opt, params, as_grad, steps=25):
+    """``steps`` optimizer steps on the least-squares problem with lr (and momentum / betas[0])
+    changed before every step and no bias gradient at steps 6 and 7; the parameters after each.
+    The same code drives tinynet's and torch's optimizers (``as_grad`` makes a gradient)."""
+    base_lr = [g["lr"] for g in opt.param_groups]
+    base_m = [momentum_of(g) for g in opt.param_groups]
+    trajectory = []
+    for t in range(steps):
+        for g, lr, m in zip(opt.param_groups, base_lr, base_m):
+            g["lr"] = lr * schedule(t)
+            if m:
+                set_momentum(g, m * (1 - 0.1 * schedule(t)))
+        gW, gb = lsq_grads(*(p.detach().numpy() for p in params))
+        params[0].grad, params[1].grad = as_grad(gW), None if t in (6, 7) else as_grad(gb)
+        opt.step()
+        trajectory.append([p.detach().numpy().copy() for p in params])
+    return trajectory
+
+
 @pytest.mark.parametrize("name, kwargs", CONFIGS, ids=CONFIG_IDS)
 def test_matches_torch_step_by_step(name, kwargs):
     """25 steps in float64 with lr (and momentum / betas[0]) changed before every step, per-group
     lr and weight decay, and a step where one param has no grad: parameters and buffers agree."""
-    torch = pytest.importorskip("torch")
+    def torch_run(torch):  # parameters after each step, then the state (live, else from the fixture)
+        tparams = [torch.tensor(p.numpy(), requires_grad=True) for p in lsq_params()]
+        topt = getattr(torch.optim, name)(groups_for(tparams, kwargs), **kwargs)
+        trajectory = varied_steps(topt, tparams, torch.from_numpy)
+        return {"trajectory": trajectory, "state": [dict(topt.state[tp]) for tp in tparams]}
+    theirs = torch_reference("optim", f"{name} {kwargs}", torch_run, X, Y, *(p.numpy() for p in lsq_params()))
     params = lsq_params()
     opt = CLASSES[name](groups_for(params, kwargs), **kwargs)
-    tparams = [torch.tensor(p.numpy(), requires_grad=True) for p in params]
-    topt = getattr(torch.optim, name)(groups_for(tparams, kwargs), **kwargs)
-    base_lr = [g["lr"] for g in opt.param_groups]
-    base_m = [momentum_of(g) for g in opt.param_groups]
-    for t in range(25):
-        for g, tg, lr, m in zip(opt.param_groups, topt.param_groups, base_lr, base_m):
-            g["lr"] = tg["lr"] = lr * schedule(t)
-            if m:
-                set_momentum(g, m * (1 - 0.1 * schedule(t)))
-                set_momentum(tg, m * (1 - 0.1 * schedule(t)))
-        for ps in (params, tparams):
-            W, b = (p.detach().numpy() for p in ps)
-            gW, gb = lsq_grads(W, b)
-            skip = t in (6, 7)  # the bias gets no gradient on two steps: both must skip it
-            if ps is params:
-                ps[0].grad, ps[1].grad = gW, None if skip else gb
-            else:
-                ps[0].grad, ps[1].grad = torch.from_numpy(gW), None if skip else torch.from_numpy(gb)
-        opt.step()
-        topt.step()
-        for p, tp in zip(params, tparams):
-            np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-7, atol=1e-9,
-                                       err_msg=f"step {t}")
+    for t, (ours, expected) in enumerate(zip(varied_steps(opt, params, lambda g: g), theirs["trajectory"])):
+        for p, tp in zip(ours, expected):
+            np.testing.assert_allclose(p, tp, rtol=1e-7, atol=1e-9, err_msg=f"step {t}")
     ours = opt.state_dict()["state"]
-    for pos, tp in enumerate(tparams):
-        for key, value in topt.state[tp].items():
+    for pos, their_state in enumerate(theirs["state"]):
+        for key, value in their_state.items():
             if key != "step" and value is not None:
-                np.testing.assert_allclose(ours[pos][key], value.numpy(), rtol=1e-7, atol=1e-9, err_msg=key)
+                np.testing.assert_allclose(ours[pos][key], value, rtol=1e-7, atol=1e-9, err_msg=key)
             elif key == "step":
                 assert ours[pos]["step"] == int(value) == (25 if pos == 0 else 23)
 

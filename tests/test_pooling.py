@@ -8,6 +8,7 @@ import tinynet.functional as F
 from tinynet import Tensor
 
 from helpers import compare_with_reference, t64
+from torch_reference import torch_reference
 from tinynet.functional import reference as R
 
 
@@ -182,23 +183,23 @@ def test_pool1d_gradcheck(rng, fn):
 @pytest.mark.parametrize("case", [(3, 2, 0, True), (3, 2, 1, True), (2, 2, 1, True), ((3, 2), (2, 3), (1, 1), False)], ids=str)
 @pytest.mark.parametrize("kind", ["max", "avg", "avg_exclude_pad"])
 def test_pool2d_matches_pytorch(rng, case, kind):
-    torch = pytest.importorskip("torch")
-    tf = torch.nn.functional
-    fns = {"max": (F.max_pool2d, tf.max_pool2d, {}),
-           "avg": (F.avg_pool2d, tf.avg_pool2d, {}),
-           "avg_exclude_pad": (F.avg_pool2d, tf.avg_pool2d, {"count_include_pad": False})}
-    ours, theirs, kw = fns[kind]
+    ours, kw = (F.max_pool2d, {}) if kind == "max" else (F.avg_pool2d, {"count_include_pad": kind == "avg"})
     x = rng.standard_normal((2, 3, 9, 10))
-    tx = torch.tensor(x, requires_grad=True)
-    k, st, pad, ceil = case
-    ty = theirs(tx, k, st, pad, ceil_mode=ceil, **kw)  # torch's max_pool2d has dilation before ceil_mode
-    gy = rng.standard_normal(tuple(ty.shape))
-    ty.backward(torch.tensor(gy))
     ox = Tensor(x, requires_grad=True)
     oy = ours(ox, *case, **kw)
+    gy = rng.standard_normal(oy.shape)
     oy.backward(gy)
-    np.testing.assert_allclose(oy.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ox.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+    def pool(torch):  # output and input gradient (live with torch, else from the fixture)
+        theirs = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+        tx = torch.tensor(x, requires_grad=True)
+        k, st, pad, ceil = case
+        ty = theirs(tx, k, st, pad, ceil_mode=ceil, **kw)  # torch's max_pool2d has dilation before ceil_mode
+        ty.backward(torch.tensor(gy))
+        return [ty, tx.grad]
+    ty, gx = torch_reference("pooling", f"{kind}_pool2d {case}", pool, x, gy)
+    np.testing.assert_allclose(oy.numpy(), ty, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ox.grad, gx, rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- bad input
