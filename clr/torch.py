@@ -41,7 +41,7 @@ from .policies import Policy
 __all__ = ["PolicyScheduler", "CyclicLR", "OneCycleLR"]
 
 if not hasattr(LRScheduler, "_update_lr"):  # pragma: no cover - older torch
-    raise ImportError(f"clr.torch needs a torch whose LRScheduler has _update_lr (2.6 or later); "
+    raise ImportError(f"clr.torch needs a torch whose LRScheduler has _update_lr (2.9 or later, pytorch#149392); "
                       f"this is torch {torch.__version__}. clr.schedulers works with any version")
 
 
