@@ -8,8 +8,10 @@ Three short stages, each starting from the model and optimizer as the user hande
 (they are put back exactly afterwards, also after an error):
 
 1. **Scale: an exponential probe** (fastai's sweep) from ``start_lr`` to ``end_lr`` over
-   ``probe_iter`` steps. It gives ``lr_low``, the lr at the lowest smoothed training loss, and
-   ``lr_stop``, the lr at which the loss diverged (smoothed loss > 4 x its best, or non-finite).
+   ``num_iter / 4`` steps. It gives ``lr_low``, the lr at the lowest smoothed training loss, and
+   ``lr_stop``, the first lr after it where training breaks down: the smoothed loss has given back
+   half of its descent, or diverged (> 4 x its best, or non-finite). A probe whose loss does not
+   fall out of its noise is repeated twice as long, at most twice.
    If the loss never falls by more than its noise, if it diverges at once, or if it is still
    falling at ``end_lr``, find_bounds raises ValueError saying what it saw and what to try.
 2. **Smith's linear test** (CLR paper, section 3.3) from 0 to ``lr_low`` over ``sweep_iter``
@@ -50,6 +52,8 @@ DEFAULT_BASE_RATIO = 4.0
 STOP_MARGIN = 10.0                # max_lr <= lr_stop / STOP_MARGIN
 CHECK_DIVERGE = 2.0               # the check fails when the smoothed loss > CHECK_DIVERGE x its best
 DEFAULT_MAX_HALVINGS = 3
+CHECK_Z = 2.0                     # ...and when its last tenth is not 2 standard errors below its first
+PROBE_RETRIES = 2                 # a probe without signal is repeated at 2x and 4x its length
 VAL_POINTS = 40                   # evaluations in the linear test
 
 
@@ -114,22 +118,29 @@ def find_bounds(model, optimizer=None, train_loader=None, *, val_loader=None, lo
     taken = 0
 
     with _rt.restored(trainer, train_loader) as reset:
-        # 1. scale
-        probe = _rt.run_range_test(trainer, train_loader, start_lr=start_lr, end_lr=end_lr, num_iter=probe_iter,
-                                   step_mode="exp", smooth_beta=_probe_beta(probe_iter), restore=False)
-        taken += len(probe)
-        reset()
-        _, low = _check_signal(probe, "the exponential probe",
-                               "check that the model can learn from these batches, try a longer test (num_iter) "
-                               "or a wider range (start_lr/end_lr)")
+        # 1. scale; a probe whose loss does not fall out of its noise is repeated twice as long (twice)
+        for attempt in range(PROBE_RETRIES + 1):
+            n_probe = probe_iter * 2 ** attempt
+            probe = _rt.run_range_test(trainer, train_loader, start_lr=start_lr, end_lr=end_lr, num_iter=n_probe,
+                                       step_mode="exp", smooth_beta=_probe_beta(n_probe), restore=False)
+            taken += len(probe)
+            reset()
+            try:
+                _, low = _check_signal(probe, f"the exponential probe ({n_probe} steps)",
+                                       "check that the model can learn from these batches, or raise num_iter")
+                break
+            except ValueError as e:
+                if attempt == PROBE_RETRIES:
+                    raise
+                why.append(f"Exponential probe in {n_probe} steps: no usable signal ({e}); repeated twice as long.")
         lr_low = float(probe.lrs[low])
         if not probe.diverged and low >= len(probe) - max(3, len(probe) // 20):
             raise ValueError(f"the training loss is still falling at end_lr={end_lr:g} (lowest at lr {lr_low:.3g}, "
                              "the end of the probe), so the scale is unknown; raise end_lr")
-        lr_stop = probe.diverged_lr
-        why.append(f"Exponential probe {start_lr:g} -> {end_lr:g} in {probe_iter} steps: smoothed training loss "
-                   f"lowest at lr {lr_low:.3g}" + (f", {probe.stop_reason} at lr {lr_stop:.3g}." if lr_stop
-                                                     else ", no divergence up to end_lr."))
+        lr_stop = _instability_lr(probe, low)
+        why.append(f"Exponential probe {start_lr:g} -> {end_lr:g} in {n_probe} steps: smoothed training loss "
+                   f"lowest at lr {lr_low:.3g}" + (f"; it had given back half its descent by lr {lr_stop:.3g}."
+                                                     if lr_stop else "; no breakdown up to end_lr."))
 
         # 2. the paper's linear test 0 -> lr_low
         val_every = max(1, sweep_iter // VAL_POINTS) if val_loader is not None else None
@@ -166,6 +177,23 @@ def find_bounds(model, optimizer=None, train_loader=None, *, val_loader=None, lo
     details = {"probe": probe, "sweep": sweep, "checks": checks, "lr_low": lr_low, "lr_stop": lr_stop,
                "reading": reading, "base_ratio": ratio, "iterations": taken, "why": tuple(why)}
     return _suggest.Bounds(base_lr, max_lr, "find_bounds", details)
+
+
+def _instability_lr(probe, low: int) -> float | None:
+    """The first lr after the loss minimum where training visibly breaks down, or None.
+
+    That is where the smoothed loss has given back half of its descent,
+    ``smoothed > best + (head - best) / 2`` with head = the mean raw loss of the first tenth, or
+    where the probe stopped (diverged, non-finite), whichever comes first. The first catches a
+    network that dies instead of diverging (its loss saturates near chance level, never 4 x its best).
+    """
+    n = len(probe)
+    head = float(np.mean(probe.losses[:max(3, n // 10)]))
+    best = float(probe.smoothed_losses[low])
+    above = np.flatnonzero(~(probe.smoothed_losses[low:] <= best + (head - best) / 2))
+    if above.size:
+        return float(probe.lrs[low + int(above[0])])
+    return probe.diverged_lr
 
 
 def _read_sweep(sweep) -> tuple[float, str]:
@@ -210,8 +238,11 @@ def _stability_check(trainer, loader, max_lr: float, n: int):
                 return False, losses, f"smoothed loss {s:.3g} > {CHECK_DIVERGE:g} x its best {best:.3g}"
     finally:
         batches.close()
-    head = float(np.mean(losses[: max(1, n // 10)]))
-    tail = float(np.mean(losses[-max(1, n // 10):]))
-    if tail > head:
-        return False, losses, f"the loss ended higher than it started ({tail:.3g} > {head:.3g})"
+    k = max(3, n // 10)
+    head, tail = np.asarray(losses[:k]), np.asarray(losses[-k:])
+    se = math.sqrt((float(np.var(head, ddof=1)) + float(np.var(tail, ddof=1))) / k)
+    head, tail = float(np.mean(head)), float(np.mean(tail))
+    if not head - tail > CHECK_Z * se:
+        return False, losses, (f"the loss did not fall: mean of the first {k} steps {head:.3g}, of the last {k} "
+                               f"{tail:.3g} (noise standard error {se:.2g})")
     return True, losses, f"loss {head:.3g} -> {tail:.3g}"

@@ -528,19 +528,22 @@ class RangeTestResult:
 
     # ------------------------------------------------------------------ suggestions
     def suggest(self, method="auto", source="auto", **options) -> _suggest.Bounds:
-        """Bounds from one rule of :mod:`clr.suggest` ('accuracy', 'steepest', 'minimum', 'valley').
+        """Bounds from one rule of :mod:`clr.suggest` ('accuracy', 'minimum', 'steep', 'valley', 'slide', 'steepest').
 
-        method='auto': 'accuracy' for a linear sweep that recorded accuracy (Smith's reading),
-        else 'valley' (fastai's default). source: 'train' reads the per-step curves (smoothed loss,
-        batch accuracy), 'val' the validation points; 'auto' takes validation accuracy when there is
-        any (far less noisy than batch accuracy) and the training loss otherwise. ``options`` go to the rule.
+        method='auto': 'accuracy' for a linear sweep that recorded accuracy (Smith's reading), else
+        'minimum' (fastai's lr at the lowest loss / 10, the most cautious of the loss rules). source:
+        'train' reads the per-step curves (smoothed loss, batch accuracy), 'val' the validation
+        points; 'auto' takes validation accuracy when there is any (far less noisy than batch
+        accuracy) and the training loss otherwise. The loss rules get the raw losses too, so they
+        refuse a curve without signal, and fastai's rules skip ``num_iter // 10`` of the planned steps
+        as fastai does. ``options`` go to the rule.
         """
         if source not in ("auto", "train", "val"):
             raise ValueError(f"source must be 'auto', 'train' or 'val'; got {source!r}")
         has_val = len(self.val_lrs) > 0
         has_acc = self.train_acc is not None or (self.val_acc is not None and has_val)
         if method == "auto":
-            method = "accuracy" if self.settings.get("step_mode") == "linear" and has_acc else "valley"
+            method = "accuracy" if self.settings.get("step_mode") == "linear" and has_acc else "minimum"
         if source == "val" and not has_val:
             raise ValueError("source='val' but the test has no validation points; pass val_loader to the test")
         if method == "accuracy":
@@ -550,6 +553,9 @@ class RangeTestResult:
             return _suggest.suggest_bounds(method, self.lrs, accuracy=self.train_acc, **options)
         if source == "val":
             return _suggest.suggest_bounds(method, self.val_lrs, losses=self.val_losses, **options)
+        if method in ("minimum", "steep", "valley", "slide") and "num_iter" in self.settings:
+            options.setdefault("skip_start", min(int(self.settings["num_iter"]) // 10, len(self)))
+        options.setdefault("raw_losses", self.losses)
         return _suggest.suggest_bounds(method, self.lrs, losses=self.smoothed_losses, **options)
 
     # ------------------------------------------------------------------ saving

@@ -4,21 +4,30 @@ Every rule here is a pure function of arrays: the learning rates of the sweep (i
 curve measured at each of them (smoothed loss or accuracy). Each returns a :class:`Bounds`, which
 unpacks as ``(base_lr, max_lr)`` so that ``CyclicLR(optimizer, *bounds)`` works.
 
-==============  ======================================================================  ============
-method          max_lr                                                                  base_lr
-==============  ======================================================================  ============
-``accuracy``    where the smoothed accuracy stops rising (Smith 2017, section 3.3)      where it starts rising
-``steepest``    argmin_i d loss / d log(lr), the steepest descent (fastai ``steep``)    max / base_ratio
-``minimum``     lr at the minimum loss / 10 (fastai ``minimum``)                         max / base_ratio
-``valley``      half-way down the longest decreasing stretch (fastai ``valley``)        max / base_ratio
-==============  ======================================================================  ============
+==============  =====================================================================  ==================
+method          max_lr                                                                 base_lr
+==============  =====================================================================  ==================
+``accuracy``    where the smoothed accuracy stops rising (Smith 2017, section 3.3)     where it starts rising
+``minimum``     lr at the minimum loss / 10 (fastai ``minimum``)                        max / base_ratio
+``steep``       left end of the steepest step of loss vs log(lr) (fastai ``steep``)     max / base_ratio
+``valley``      about half-way down the longest decreasing run (fastai ``valley``)     max / base_ratio
+``slide``       fastai's interval slide rule on the loss gradient (fastai ``slide``)   max / base_ratio
+``steepest``    argmin of np.gradient(loss) over the index (torch-lr-finder)           max / base_ratio
+==============  =====================================================================  ==================
+
+Each rule named after a peer computes exactly what that peer's source computes on the same curve;
+where it differs, it raises instead of answering: every rule refuses a curve without signal (flat,
+a rounding slope, pure noise, a loss that only rises) and, given the raw losses
+(``RangeTestResult.suggest`` passes them), a reading that lies in the flat, noisy start of the sweep.
+:func:`clr.find_bounds` is the library's answer that needs no rule at all.
 
 ``base_ratio`` defaults to 4: the CLR paper sets base_lr to "1/3 or 1/4 of the maximum" and we take
 the more cautious of the two. (For a one-cycle schedule Smith uses 10 to 20 instead: pass it.)
 
-The loss rules first trim the curve like fastai: drop everything from the first non-finite value on,
-then the first ``skip_start`` points (default ``n // 10``: the loss barely moves there and its
-smoothing is still warming up) and the last ``skip_end = 5`` (the loss is already blowing up).
+The loss rules first trim the curve like fastai: keep ``[skip_start : n - skip_end]`` (default
+``n // 10`` and 5: the loss barely moves at the start and its smoothing is still warming up; at the
+end it is already blowing up), then cut at the first non-finite value. torch-lr-finder's
+``steepest`` skips 10 and 5, as its ``plot()`` does.
 """
 from __future__ import annotations
 
@@ -29,7 +38,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-METHODS = ("accuracy", "steepest", "minimum", "valley")
+METHODS = ("accuracy", "minimum", "steep", "valley", "slide", "steepest")
 DEFAULT_BASE_RATIO = 4.0
 DEFAULT_SKIP_END = 5
 MIN_POINTS = 5  # fewer points than this after trimming cannot show a shape worth reading
@@ -104,10 +113,11 @@ def _first_nonfinite(values) -> int:
 
 
 def trim_curve(lrs, values, skip_start=None, skip_end=DEFAULT_SKIP_END, name="losses"):
-    """fastai's trimming: cut at the first non-finite value, then drop ``skip_start`` + ``skip_end`` points.
+    """fastai's trimming: keep ``values[skip_start : n - skip_end]``, then cut at its first non-finite value.
 
     Returns ``(lrs, values, offset)``, where ``offset`` is the index in the input of the first kept
-    point. ``skip_start=None`` means ``n // 10`` with n = the number of points given.
+    point. ``skip_start=None`` means ``n // 10`` with n = the number of points given
+    (``RangeTestResult.suggest`` passes fastai's ``num_iter // 10`` of the planned steps).
     Raises ValueError when fewer than 5 points are left.
     """
     lrs, values = _curve(lrs, values, name)
@@ -117,10 +127,10 @@ def trim_curve(lrs, values, skip_start=None, skip_end=DEFAULT_SKIP_END, name="lo
     for arg, v in (("skip_start", skip_start), ("skip_end", skip_end)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"{arg} must be an integer >= 0; got {v!r}")
-    cut = _first_nonfinite(values)
-    stop = cut - skip_end
+    stop = skip_start + _first_nonfinite(values[skip_start:n - skip_end]) if skip_start < n - skip_end else skip_start
     kept = stop - skip_start
     if kept < MIN_POINTS:
+        cut = _first_nonfinite(values)
         where = f"the first non-finite value is at index {cut}" if cut < n else "all values are finite"
         raise ValueError(f"need at least {MIN_POINTS} points to suggest bounds, but only {max(kept, 0)} of "
                          f"{n} are left after trimming (skip_start={skip_start}, skip_end={skip_end}; {where}). "
@@ -128,7 +138,7 @@ def trim_curve(lrs, values, skip_start=None, skip_end=DEFAULT_SKIP_END, name="lo
     return lrs[skip_start:stop], values[skip_start:stop], int(skip_start)
 
 
-SIGNAL_Z = 5.0        # the loss must fall by this many standard errors of its noise...
+SIGNAL_Z = 4.0        # the loss must fall by this many standard errors of its noise...
 SIGNAL_REL = 1e-3     # ...and by this fraction of its starting value
 
 
@@ -151,7 +161,7 @@ def significant_descent(lrs, losses, smoothed, *, what="the range test", advice=
     smoothed = np.asarray(smoothed, dtype=np.float64)
     n = min(_first_nonfinite(losses), _first_nonfinite(smoothed))
     if n < 2 * MIN_POINTS:
-        raise ValueError(f"{what} has only {n} finite loss values (non-finite from lr {lrs[n]:.3g} on), too few to "
+        raise ValueError(f"{what} has only {n} finite loss values (up to lr {lrs[max(n - 1, 0)]:.3g}), too few to "
                          f"show a descent: it diverged almost at once; lower start_lr, or {advice}")
     h = max(3, n // 10)
     low = int(np.argmin(smoothed[:n]))
@@ -196,44 +206,106 @@ def default_window(n: int) -> int:
 
 # ----------------------------------------------------------------------------- the rules
 
-def suggest_steepest(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=None,
-                     skip_end=DEFAULT_SKIP_END) -> Bounds:
-    """max_lr = the lr where the smoothed loss falls fastest against log(lr).
+def _loss_curve(lrs, losses, skip_start, skip_end, raw_losses, name):
+    """Trim like fastai, refuse a curve without signal; returns (x, y, offset) of the kept part.
 
-        g_i = d loss / d log(lr)  at lr_i      (np.gradient: central differences, one-sided at the ends)
-        i*  = argmin_i g_i,   max_lr = lr_{i*},   base_lr = max_lr / base_ratio
+    With ``raw_losses`` (the per-step losses ``losses`` is the moving average of; a
+    RangeTestResult passes them) the whole curve must pass :func:`significant_descent`. Without,
+    only what the smoothed curve shows is checked: it must fall by more than SIGNAL_REL of its
+    first value over the kept part (a flat curve or a -3e-14 rounding slope does not).
+    """
+    if raw_losses is not None:
+        significant_descent(lrs, raw_losses, losses, what=f"the range test ({name})",
+                            advice="run a longer test (num_iter)")
+    x, y, offset = trim_curve(lrs, losses, skip_start, skip_end)
+    drop = float(y[0] - np.min(y))
+    if not drop > SIGNAL_REL * abs(float(y[0])):
+        raise ValueError(f"{name}: the smoothed loss never decreases over the trimmed sweep (from {y[0]:.4g} it "
+                         f"falls by {drop:.3g}, between lr {x[0]:.3g} and {x[-1]:.3g}): no signal to read. Start the "
+                         "sweep at a smaller lr, end it at a larger one, or run it longer")
+    return x, y, offset
 
-    This is fastai's ``steep``. torch-lr-finder takes the gradient over the index i instead; on an
-    exponential sweep the two agree (log(lr) is evenly spaced), on a linear sweep they do not.
-    Needs lrs > 0 after trimming. ValueError if the loss never decreases.
+
+def _check_not_in_head(name, lrs, losses, raw_losses, index, z=SIGNAL_Z):
+    """Refuse a reading taken where the loss has not yet fallen out of the noise of the sweep's start.
+
+    With raw losses: head = the first tenth of the raw losses (at least 3); the smoothed loss at
+    ``index`` must be below mean(head) by more than z * std(head) / sqrt(len(head)) and by SIGNAL_REL.
+    """
+    if raw_losses is None:
+        return
+    raw = np.asarray(raw_losses, dtype=np.float64)
+    head = raw[:max(3, min(_first_nonfinite(raw), len(raw)) // 10)]
+    level, se = float(np.mean(head)), float(np.std(head, ddof=1)) / math.sqrt(len(head))
+    gap = level - float(losses[index])
+    if not (gap > z * se and gap > SIGNAL_REL * abs(level)):
+        raise ValueError(f"{name} reads lr {lrs[index]:.3g}, where the loss ({losses[index]:.4g}) has not yet left "
+                         f"the noise of the sweep's flat start ({level:.4g} +- {se:.2g}): that reading is noise. Use "
+                         "clr.find_bounds, or another rule")
+
+
+def suggest_steep(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=None, skip_end=DEFAULT_SKIP_END,
+                  raw_losses=None) -> Bounds:
+    """fastai's ``steep``: max_lr = the lr where the smoothed loss falls fastest against log(lr).
+
+        g_i = (loss_{i+1} - loss_i) / (log lr_{i+1} - log lr_i)     (forward differences, i = 0 .. n-2)
+        i*  = argmin_i g_i,   max_lr = lr_{i*}  (the left end of the steepest step),   base_lr = max_lr / base_ratio
+
+    exactly as fastai computes it (``fastai/callback/schedule.py``). Needs lrs > 0 after trimming.
+    ValueError if the loss never decreases, or (with ``raw_losses``) if the curve has no signal or
+    the steepest step lies in the flat, noisy start.
     """
     ratio = _check_ratio(base_ratio)
-    x, y, offset = trim_curve(lrs, losses, skip_start, skip_end)
+    x, y, offset = _loss_curve(lrs, losses, skip_start, skip_end, raw_losses, "steep")
     if x[0] <= 0:
-        raise ValueError(f"steepest needs lrs > 0 (it differentiates against log(lr)), but the first kept lr is "
+        raise ValueError(f"steep needs lrs > 0 (it differentiates against log(lr)), but the first kept lr is "
                          f"{x[0]!r}; raise skip_start or start the sweep above 0")
-    grad = np.gradient(y, np.log(x))
+    grad = np.diff(y) / np.diff(np.log(x))
     i = int(np.argmin(grad))
-    if grad[i] >= 0:
-        raise ValueError("the smoothed loss never decreases over the trimmed sweep, so there is no steepest "
-                         "descent; start the sweep at a smaller lr")
+    _check_not_in_head("steep", lrs, losses, raw_losses, offset + i + 1)
     max_lr = float(x[i])
+    return Bounds(max_lr / ratio, max_lr, "steep", {"index": offset + i, "slope": float(grad[i]), "base_ratio": ratio})
+
+
+def suggest_steepest(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=10, skip_end=DEFAULT_SKIP_END,
+                     raw_losses=None) -> Bounds:
+    """torch-lr-finder's "steepest gradient": the lr where the loss falls fastest per *step*.
+
+        x, y = lrs[skip_start : n - skip_end], losses[...]           (torch-lr-finder: 10 and 5)
+        g = np.gradient(y)      (over the index: central differences, one-sided at the ends)
+        max_lr = x[argmin g],   base_lr = max_lr / base_ratio
+
+    exactly as ``LRFinder.plot`` computes it. On an exp sweep the index is evenly spaced in log(lr)
+    (like fastai's ``steep``, but with central differences); on a linear sweep it is not. ValueError
+    if the loss never decreases, or (with ``raw_losses``) if the curve has no signal or the steepest
+    point lies in the flat, noisy start.
+    """
+    ratio = _check_ratio(base_ratio)
+    x, y, offset = _loss_curve(lrs, losses, skip_start, skip_end, raw_losses, "steepest")
+    grad = np.gradient(y)
+    i = int(np.argmin(grad))
+    _check_not_in_head("steepest", lrs, losses, raw_losses, offset + i)
+    max_lr = float(x[i])
+    if max_lr <= 0:
+        raise ValueError("steepest landed on lr = 0; start the sweep above 0 or raise skip_start")
     return Bounds(max_lr / ratio, max_lr, "steepest",
-                  {"index": offset + i, "slope": float(grad[i]), "base_ratio": ratio})
+                  {"index": offset + i, "slope_per_step": float(grad[i]), "base_ratio": ratio})
 
 
 def suggest_minimum(lrs, losses, *, divisor=10.0, base_ratio=DEFAULT_BASE_RATIO, skip_start=None,
-                    skip_end=DEFAULT_SKIP_END) -> Bounds:
-    """max_lr = (lr at the minimum smoothed loss) / divisor; base_lr = max_lr / base_ratio.
+                    skip_end=DEFAULT_SKIP_END, raw_losses=None) -> Bounds:
+    """fastai's ``minimum``: max_lr = (lr at the minimum smoothed loss) / divisor; base_lr = max_lr / base_ratio.
 
     At the minimum the loss has stopped falling, so that lr is already too large to train with;
-    fastai's ``minimum`` steps back by a factor of 10. ``details['lr_at_min']`` keeps the lr itself.
+    fastai steps back by a factor of 10. ``details['lr_at_min']`` keeps the lr itself. ValueError
+    if the loss never decreases, or (with ``raw_losses``) if the curve has no signal.
     """
     ratio = _check_ratio(base_ratio)
     if not (_is_real(divisor) and math.isfinite(divisor) and divisor >= 1):
         raise ValueError(f"divisor must be a finite number >= 1; got {divisor!r}")
-    x, y, offset = trim_curve(lrs, losses, skip_start, skip_end)
+    x, y, offset = _loss_curve(lrs, losses, skip_start, skip_end, raw_losses, "minimum")
     i = int(np.argmin(y))
+    _check_not_in_head("minimum", lrs, losses, raw_losses, offset + i)
     lr_at_min = float(x[i])
     if lr_at_min <= 0:
         raise ValueError("the loss is lowest at lr = 0, so lr_at_min / divisor is 0; start the sweep above 0")
@@ -244,12 +316,15 @@ def suggest_minimum(lrs, losses, *, divisor=10.0, base_ratio=DEFAULT_BASE_RATIO,
 
 
 def longest_decreasing_run(values):
-    """The longest strictly decreasing subsequence of ``values``: returns ``(start, end, length)``.
+    """fastai's longest valley: the longest strictly decreasing subsequence, as fastai locates it.
 
-    L[i] = 1 + max(L[j] for j < i with values[j] > values[i])   (1 when there is no such j)
-    ``end`` is the first index where L reaches its maximum; walking back from it, each step takes the
-    earliest j with L[j] = L[i] - 1 and values[j] > values[i], and ``start`` is where the walk stops.
-    O(n^2) comparisons, vectorised over j: about 10 ms for 1,000 points.
+        L[i] = 1 + max(L[j] for j < i with values[j] > values[i])   (1 when there is no such j)
+        end  = the first index where L reaches its maximum,   length = L[end],   start = end - length
+
+    ``start`` is fastai's estimate, not the subsequence's first point: it is one index *before* a
+    contiguous run, and *after* the true first point when the subsequence skips points (a run of
+    length 5 ending at 9 that started at 2 gives start 4). Returns ``(start, end, length)``; start
+    is -1 when a contiguous run begins at index 0. O(n^2) comparisons, vectorised over j.
     """
     v = np.asarray(values, dtype=np.float64)
     n = len(v)
@@ -258,39 +333,80 @@ def longest_decreasing_run(values):
         higher = v[:i] > v[i]
         if higher.any():
             lengths[i] = 1 + lengths[:i][higher].max()
-    end = int(np.argmax(lengths))  # argmax returns the first maximum
-    i = end
-    while lengths[i] > 1:
-        i = int(np.flatnonzero((lengths[:i] == lengths[i] - 1) & (v[:i] > v[i]))[0])
-    return i, end, int(lengths[end])
+    end = int(np.argmax(lengths))  # argmax returns the first maximum, like fastai's strict '<' update
+    length = int(lengths[end])
+    return end - length, end, length
 
 
-def suggest_valley(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=None,
-                   skip_end=DEFAULT_SKIP_END) -> Bounds:
-    """max_lr = half-way (in index) down the longest decreasing stretch of the smoothed loss.
+MIN_VALLEY = 3  # a "valley" of fewer points is no descent
 
-        (start, end) = first and last index of the longest strictly decreasing subsequence
-        span = end - start,   i* = start + floor(span / 3) + floor(span / 6)
-        max_lr = lr_{i*},   base_lr = max_lr / base_ratio
 
-    This is fastai's ``valley`` (its default suggestion). fastai approximates ``start`` by
-    ``end - length``, which can land one index early (and at -1, the last lr, when the loss never
-    falls); we walk the subsequence back to its true first point. ValueError if the loss never falls.
+def suggest_valley(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=None, skip_end=DEFAULT_SKIP_END,
+                   raw_losses=None) -> Bounds:
+    """fastai's ``valley`` (its default): about half-way down its estimate of the longest descent.
+
+        (start, end, L) = longest_decreasing_run(losses)          (start = end - L, fastai's estimate)
+        i* = start + int(L / 3) + int(L / 3 / 2),   max_lr = lr_{i*},   base_lr = max_lr / base_ratio
+
+    exactly as fastai computes it. ValueError when the longest decreasing subsequence has fewer than
+    3 points (fastai would then return the *last* lr, index -1), or (with ``raw_losses``) when the
+    curve has no signal or i* lies in the flat, noisy start of the sweep, where the subsequence
+    often begins on an exp sweep from 1e-7: then the reading is noise, not a valley.
     """
     ratio = _check_ratio(base_ratio)
-    x, y, offset = trim_curve(lrs, losses, skip_start, skip_end)
+    x, y, offset = _loss_curve(lrs, losses, skip_start, skip_end, raw_losses, "valley")
     start, end, length = longest_decreasing_run(y)
-    if length < 2:
-        raise ValueError("the smoothed loss never decreases over the trimmed sweep, so it has no valley; "
-                         "start the sweep at a smaller lr")
-    span = end - start
-    i = start + span // 3 + span // 6
+    if length < MIN_VALLEY:
+        raise ValueError(f"the smoothed loss has no valley: its longest decreasing stretch has {length} point(s) "
+                         f"(fewer than {MIN_VALLEY}); start the sweep at a smaller lr")
+    i = start + int(length / 3) + int(length / 3 / 2)
+    _check_not_in_head("valley", lrs, losses, raw_losses, offset + i)
     max_lr = float(x[i])
     if max_lr <= 0:
         raise ValueError("the valley rule landed on lr = 0; start the sweep above 0 or raise skip_start")
     return Bounds(max_lr / ratio, max_lr, "valley",
                   {"index": offset + i, "start": offset + start, "end": offset + end,
                    "run_length": length, "base_ratio": ratio})
+
+
+def suggest_slide(lrs, losses, *, lr_diff=15, thresh=0.005, adjust_value=1.0, base_ratio=DEFAULT_BASE_RATIO,
+                  skip_start=None, skip_end=DEFAULT_SKIP_END, raw_losses=None) -> Bounds:
+    """fastai's ``slide``: slide a window of ``lr_diff`` points leftwards from the end of the curve
+    until the loss gradients at its two ends agree to within ``thresh``.
+
+        g = np.gradient(losses)                    (over the index)
+        r = n - 1,  l = r - lr_diff,  lr = lrs[l]
+        while l >= 0 and |g[r] - g[l]| > thresh:   lr = lrs[l];  r -= 1;  l -= 1
+        max_lr = lr * adjust_value,   base_lr = max_lr / base_ratio
+
+    exactly as fastai computes it (``thresh`` is in loss units per step, so the rule depends on the
+    loss's scale). ValueError with fewer than lr_diff + 1 points, when the loss never decreases, or
+    (with ``raw_losses``) when the curve has no signal.
+    """
+    ratio = _check_ratio(base_ratio)
+    if isinstance(lr_diff, bool) or not isinstance(lr_diff, (int, np.integer)) or lr_diff < 1:
+        raise ValueError(f"lr_diff must be an integer >= 1; got {lr_diff!r}")
+    for arg, v in (("thresh", thresh), ("adjust_value", adjust_value)):
+        if not (_is_real(v) and math.isfinite(v) and v > 0):
+            raise ValueError(f"{arg} must be a finite number > 0; got {v!r}")
+    x, y, offset = _loss_curve(lrs, losses, skip_start, skip_end, raw_losses, "slide")
+    n = len(y)
+    if n <= lr_diff:
+        raise ValueError(f"slide needs more than lr_diff={lr_diff} points after trimming, got {n}; run the range "
+                         "test longer (num_iter) or lower lr_diff")
+    grad = np.gradient(y)
+    r, left = n - 1, n - 1 - lr_diff
+    lr = x[left]
+    while left >= 0 and abs(grad[r] - grad[left]) > thresh:
+        lr = x[left]
+        r, left = r - 1, left - 1
+    i = int(np.searchsorted(x, lr))
+    _check_not_in_head("slide", lrs, losses, raw_losses, offset + i)
+    max_lr = float(lr) * float(adjust_value)
+    if max_lr <= 0:
+        raise ValueError("slide landed on lr = 0; start the sweep above 0 or raise skip_start")
+    return Bounds(max_lr / ratio, max_lr, "slide",
+                  {"index": offset + i, "lr_diff": int(lr_diff), "thresh": float(thresh), "base_ratio": ratio})
 
 
 def suggest_accuracy(lrs, accuracy, *, window=None, start_frac=0.1, plateau_frac=0.9, drop_frac=0.1,
@@ -370,7 +486,8 @@ def suggest_accuracy(lrs, accuracy, *, window=None, start_frac=0.1, plateau_frac
     return Bounds(base_lr, max_lr, "accuracy", details)
 
 
-_LOSS_RULES = {"steepest": suggest_steepest, "minimum": suggest_minimum, "valley": suggest_valley}
+_LOSS_RULES = {"minimum": suggest_minimum, "steep": suggest_steep, "valley": suggest_valley,
+               "slide": suggest_slide, "steepest": suggest_steepest}
 
 
 def suggest_bounds(method, lrs, *, losses=None, accuracy=None, **options) -> Bounds:
@@ -378,7 +495,7 @@ def suggest_bounds(method, lrs, *, losses=None, accuracy=None, **options) -> Bou
     if method == "accuracy":
         if accuracy is None:
             raise ValueError("method='accuracy' needs an accuracy curve (the trainer reported no accuracy); "
-                             "use a loss rule: 'valley', 'steepest' or 'minimum'")
+                             "use a loss rule: 'minimum', 'valley', 'steep', 'slide' or 'steepest'")
         return suggest_accuracy(lrs, accuracy, **options)
     if method in _LOSS_RULES:
         if losses is None:

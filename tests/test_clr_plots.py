@@ -173,7 +173,7 @@ def test_loss_axis_is_not_squashed_by_a_raw_spike():
     ({"show": ("loss", "grad")}, "show"),
     ({"log_x": "yes"}, "log_x"),
     ({"suggestions": 3}, "suggestions"),
-    ({"suggestions": ["slide"]}, "unknown method 'slide'"),
+    ({"suggestions": ["lowest"]}, "unknown method 'lowest'"),
 ])
 def test_range_test_bad_input(kwargs, match):
     result = run_range_test(lambda b, lr: 1.0 / (1 + lr), [None], num_iter=30, restore=False)
