@@ -37,6 +37,7 @@ import numpy as np
 import tinynet as tn
 from clr import policies as P
 from clr.lab import models
+from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
                                 run_metadata, save_figure, write_csv, write_json)
 from exp_table1 import caffe_preprocess, caffe_sgd, cached_run, history_to_json, subset
@@ -71,6 +72,11 @@ def triangular2_schedule(scale: float = 1.0):
     return policy, policy.total_iters
 
 
+def schedule(name: str, scale: float):
+    """(policy, iterations) of one of SCHEDULES."""
+    return {"fixed": fixed_schedule, "triangular2": triangular2_schedule}[name](scale)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="The CLR paper's CIFAR-10 runs: Caffe's cifar10_full, fixed (70k, train_full.sh) vs the 3-stage "
@@ -91,7 +97,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--download", action="store_true", help="download CIFAR-10 (163 MiB) if it is not found")
     p.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (default cpu)")
     p.add_argument("--force", action="store_true", help="recompute runs already saved in <out>/runs/")
+    p.add_argument("--workers", type=int, default=None,
+                   help="runs side by side, one process each (default: one per core; 1: one after another in "
+                        "this process, the choice for one GPU); the results are the same")
     args = p.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        p.error(f"--workers must be at least 1; got {args.workers}")
     if args.quick:
         args.seeds, args.scale, args.eval_every, args.batch_size = args.seeds[:1], 0.001, 10, 10
         args.test_samples = args.test_samples or 100
@@ -105,40 +116,57 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    out = Path(args.out)
-    device = tn.backend.check_device(args.device)
+def load_data(args):
+    """(x_train, y_train, x_test, y_test), preprocessed as Caffe does."""
     split = load_cifar10(root=args.data_root, download=args.download, verify=not args.no_verify)
     x_test, y_test = split.x_test, split.y_test
     if args.test_samples is not None:
         x_test, y_test = subset(x_test, y_test, args.test_samples, seed=6789)
     x_train, x_test, _ = caffe_preprocess(split.x_train, x_test)
-    y_train = split.y_train
-    print(f"CIFAR-10: {len(x_train)} train, {len(x_test)} test images; device {device}", flush=True)
+    return x_train, split.y_train, x_test, y_test
 
-    schedules = {"fixed": fixed_schedule(args.scale), "triangular2": triangular2_schedule(args.scale)}
-    runs = {}
-    for seed in args.seeds:
-        for name in args.schedules:
-            policy, iterations = schedules[name]
 
-            def compute(policy=policy, iterations=iterations, seed=seed):
-                model = models.cifar10_full(rng=seed, in_channels=3, size=32, lrn=True).to(device)
-                loader = DataLoader(ArrayDataset(x_train, y_train), args.batch_size, shuffle=True, seed=seed)
-                opt = caffe_sgd(model, lr=policy(0))
-                history = train(model, opt, policy, loader, iterations, args.eval_every, (x_test, y_test),
-                                device=device, seed=seed)
-                return {"history": history_to_json(history)}
+def run_schedule(args, data, name: str, seed: int, device: str, out: Path, train_samples: int) -> dict:
+    """One (schedule, seed) run, saved under runs/ and reused when its settings match.
 
-            settings = {"policy": policy.to_dict(), "iterations": iterations, "seed": seed, "device": device,
-                        "batch_size": args.batch_size, "eval_every": args.eval_every,
-                        "test_samples": args.test_samples, "train_samples": len(x_train)}
-            start = time.perf_counter()
-            runs[(name, seed)] = cached_run(out / "runs" / f"{name}_seed{seed}.json", settings, compute, args.force)
-            h = runs[(name, seed)]["history"]
-            print(f"{name:>11} seed {seed}: {iterations} iterations, final test acc {100 * h['test_acc'][-1]:.2f} % "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    A cell of ``clr.lab.grid.run_grid``; ``data`` None loads the data here (in a worker process)
+    only when the run is not saved already.
+    """
+    policy, iterations = schedule(name, args.scale)
+
+    def compute():
+        x_train, y_train, x_test, y_test = data if data is not None else load_data(args)
+        model = models.cifar10_full(rng=seed, in_channels=3, size=32, lrn=True).to(device)
+        loader = DataLoader(ArrayDataset(x_train, y_train), args.batch_size, shuffle=True, seed=seed)
+        opt = caffe_sgd(model, lr=policy(0))
+        history = train(model, opt, policy, loader, iterations, args.eval_every, (x_test, y_test),
+                        device=device, seed=seed)
+        return {"history": history_to_json(history)}
+
+    settings = {"policy": policy.to_dict(), "iterations": iterations, "seed": seed, "device": device,
+                "batch_size": args.batch_size, "eval_every": args.eval_every,
+                "test_samples": args.test_samples, "train_samples": train_samples}
+    start = time.perf_counter()
+    saved = cached_run(out / "runs" / f"{name}_seed{seed}.json", settings, compute, args.force)
+    h = saved["history"]
+    print(f"{name:>11} seed {seed}: {iterations} iterations, final test acc {100 * h['test_acc'][-1]:.2f} % "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return saved
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.out)
+    device = tn.backend.check_device(args.device)
+    data = load_data(args)
+    print(f"CIFAR-10: {len(data[0])} train, {len(data[2])} test images; device {device}", flush=True)
+
+    # every (seed, schedule) run at once over the cores; worker processes load the data themselves
+    cells = [dict(args=args, data=data if args.workers == 1 else None, name=name, seed=seed, device=device,
+                  out=out, train_samples=len(data[0])) for seed in args.seeds for name in args.schedules]
+    results = run_grid(run_schedule, cells, workers=args.workers, progress=print_progress)
+    runs = {(c["name"], c["seed"]): r for c, r in zip(cells, results)}
+    schedules = {name: schedule(name, args.scale) for name in SCHEDULES}
 
     rows = []
     for (name, seed), saved in runs.items():

@@ -33,6 +33,7 @@ from pathlib import Path
 
 
 from clr import policies as P
+from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import aggregate, write_csv, write_json
 from exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,
                                      metadata, plot_accuracy, plot_range_tests, run_training,
@@ -78,6 +79,13 @@ def sgd_run(lr0, schedule, data, seed, iterations, eval_every, momentum_schedule
                         shuffle=True, momentum_schedule=momentum_schedule, weight_decay=WEIGHT_DECAY)
 
 
+def run_groups(groups: dict, workers) -> dict:
+    """{key: [sgd_run(**cell) for cell in cells]} for {key: cells}, every cell at once over the cores."""
+    flat = [cell for cells in groups.values() for cell in cells]
+    results = iter(run_grid(sgd_run, flat, workers=workers, progress=print_progress))
+    return {key: [next(results) for _ in cells] for key, cells in groups.items()}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     out = Path(args.out)
@@ -89,28 +97,38 @@ def main(argv=None) -> dict:
     max_lr = args.max_lr_scale * read_max  # the one-cycle peak
     print(f"range test: max_lr {read_max:.4g} ({bounds['method']}); one-cycle peak {max_lr:.4g}", flush=True)
 
-    # 1. tune the fixed lr (by mean final test accuracy over the seeds)
-    rows, curves, fixed_runs = [], {}, {}
-    for mult in args.fixed_grid:
-        lr = mult * read_max
-        fixed_runs[lr] = [sgd_run(lr, None, data, seed, n, args.eval_every) for seed in args.seeds]
-        mean_acc = sum(r["final_acc"] for r in fixed_runs[lr]) / len(args.seeds)
+    def cells(lr0, schedule, budget, momentum=None):
+        return [dict(lr0=lr0, schedule=schedule, data=data, seed=seed, iterations=budget,
+                     eval_every=args.eval_every, momentum_schedule=momentum) for seed in args.seeds]
+
+    # 1. the fixed-lr grid and the one-cycle runs at N, N/2, N/4 (they need only the range test),
+    # all at once over the cores (clr.lab.grid.run_grid; the results are those of one after another)
+    groups = {("fixed-grid", mult * read_max, n): cells(mult * read_max, None, n) for mult in args.fixed_grid}
+    for frac in FRACTIONS:
+        budget = int(n * frac)
+        policy, momentum = smith_one_cycle(max_lr, budget)
+        groups[("one_cycle", max_lr, budget)] = cells(policy(0), policy, budget, momentum)
+    done = run_groups(groups, args.workers)
+
+    # tune the fixed lr (by mean final test accuracy over the seeds)
+    rows, curves = [], {}
+    fixed_runs = {lr: rs for (kind, lr, _), rs in done.items() if kind == "fixed-grid"}
+    for lr, rs in fixed_runs.items():
+        mean_acc = sum(r["final_acc"] for r in rs) / len(args.seeds)
         print(f"  fixed lr {lr:.4g}: mean final {100 * mean_acc:.1f} %", flush=True)
-        for seed, r in zip(args.seeds, fixed_runs[lr]):
+        for seed, r in zip(args.seeds, rs):
             rows.append({"schedule": f"fixed lr {lr:.3g}", "kind": "fixed-grid", "budget": n, "seed": seed,
                          "lr": lr, "final_acc": r["final_acc"], "best_acc": r["best_acc"],
                          "diverged_at": r["diverged_at"], "seconds": r["seconds"]})
     best_lr = max(fixed_runs, key=lambda lr: sum(r["final_acc"] for r in fixed_runs[lr]))
     runs = {("fixed (tuned)", n): fixed_runs[best_lr]}
 
-    # 2. multistep from the tuned lr; 3. one-cycle at N, N/2, N/4
+    # 2. multistep from the tuned lr; 3. the one-cycle runs
     multistep = P.MultiStep(best_lr, 0.1, tuple(int(m * n) for m in MILESTONES))
-    runs[("multistep", n)] = [sgd_run(best_lr, multistep, data, seed, n, args.eval_every) for seed in args.seeds]
+    runs[("multistep", n)] = run_groups({"multistep": cells(best_lr, multistep, n)}, args.workers)["multistep"]
     for frac in FRACTIONS:
         budget = int(n * frac)
-        policy, momentum = smith_one_cycle(max_lr, budget)
-        runs[("one_cycle", budget)] = [sgd_run(policy(0), policy, data, seed, budget, args.eval_every, momentum)
-                                       for seed in args.seeds]
+        runs[("one_cycle", budget)] = done[("one_cycle", max_lr, budget)]
 
     fixed_final = {seed: r["final_acc"] for seed, r in zip(args.seeds, runs[("fixed (tuned)", n)])}
     for (name, budget), rs in runs.items():

@@ -33,6 +33,7 @@ from pathlib import Path
 
 
 from clr import policies as P
+from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import aggregate, write_csv, write_json
 from exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,
                                      metadata, plot_accuracy, plot_range_tests, run_training)
@@ -88,6 +89,7 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     data = load_data(args.quick)
     rows, curves, range_tests, bounds_by_opt = [], {}, {}, {}
+    cells = []
     for opt_name in args.optimizers:
         bounds, result = bounds_from_range_test("cnn", opt_name, data, end_lr=RANGE_ENDS[opt_name],
                                                 num_iter=args.range_iters)
@@ -99,23 +101,30 @@ def main(argv=None) -> dict:
         print(f"{opt_name}: bounds {bounds['base_lr']:.4g} .. {bounds['max_lr']:.4g} ({bounds['method']})", flush=True)
         triangular = P.Triangular(bounds["base_lr"], bounds["max_lr"], args.step_size)
         for seed in args.seeds:
-            runs = {}
             for policy_name, schedule in (("fixed", None), ("triangular", triangular)):
-                lr0 = bounds["base_lr"]  # both start at the lower bound
-                r = run_training("cnn", opt_name, lr0, schedule, data, seed=seed, iterations=args.iterations,
-                                 eval_every=args.eval_every)
-                runs[policy_name] = r
+                # both start at the lower bound
+                cells.append(dict(model_name="cnn", optimizer=opt_name, lr0=bounds["base_lr"], schedule=schedule,
+                                  data=data, seed=seed, iterations=args.iterations, eval_every=args.eval_every,
+                                  label=policy_name))
+    # every (optimizer, seed, policy) training at once, over the cores; results in the order above
+    results = run_grid(run_training, cells, workers=args.workers, progress=print_progress)
+    runs = {(c["optimizer"], c["seed"], c["label"]): r for c, r in zip(cells, results)}
+    for opt_name in args.optimizers:
+        bounds = bounds_by_opt[opt_name]
+        for seed in args.seeds:
+            target = runs[(opt_name, seed, "fixed")]["final_acc"]
+            for policy_name in ("fixed", "triangular"):
+                r = runs[(opt_name, seed, policy_name)]
                 curves.setdefault(f"{opt_name} {policy_name}", []).append(r["history"])
-            target = runs["fixed"]["final_acc"]
-            for policy_name, r in runs.items():
                 reached = iterations_to_reach(r["history"], target)
                 rows.append({"optimizer": opt_name, "policy": policy_name, "seed": seed,
                              "base_lr": bounds["base_lr"], "max_lr": bounds["max_lr"],
                              "acc_at_early": accuracy_at(r["history"], args.early), "final_acc": r["final_acc"],
                              "best_acc": r["best_acc"], "iterations_to_fixed_final": reached,
                              "diverged_at": r["diverged_at"], "seconds": r["seconds"]})
-                print(f"  {policy_name:>10} seed {seed}: at {args.early} {100 * rows[-1]['acc_at_early']:.1f} %, "
-                      f"final {100 * r['final_acc']:.1f} %, reaches fixed's final at {reached}", flush=True)
+                print(f"{opt_name:>9} {policy_name:>10} seed {seed}: at {args.early} "
+                      f"{100 * rows[-1]['acc_at_early']:.1f} %, final {100 * r['final_acc']:.1f} %, "
+                      f"reaches fixed's final at {reached}", flush=True)
     summary = aggregate(rows, by=["optimizer", "policy"],
                         values=["acc_at_early", "final_acc", "best_acc", "iterations_to_fixed_final"])
     for row in summary:

@@ -33,6 +33,7 @@ import numpy as np
 
 
 from clr.policies import Fixed, Triangular, round_to_cycles
+from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import (aggregate, run_metadata, save_figure,
                                 write_csv, write_json)
 from tinynet.data import SaddleToy, descend
@@ -60,9 +61,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--noise", type=float, default=0.05, help="std of the Gaussian gradient noise (default 0.05)")
     p.add_argument("--target", type=float, default=0.01,
                    help="a run has 'arrived' when f - f_min < target (default 0.01)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="descents run side by side, one process each (default: one per core; 1: one after "
+                        "another in this process); the results are the same")
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.iterations = args.seeds[:1], min(args.iterations, 100)
+    if args.workers is not None and args.workers < 1:
+        p.error(f"--workers must be at least 1; got {args.workers}")
     for name in ("iterations", "step_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -81,6 +87,30 @@ def policies(args) -> dict:
     }
 
 
+def descend_cell(name, policy, iterations, start, k, seed, noise, target, last):
+    """One (policy, start, seed) descent: its table row, its path and its gap to the minimum.
+
+    A cell of ``clr.lab.grid.run_grid``: module-level, seeded by (seed, start index) alone.
+    """
+    toy = SaddleToy()
+    f_min = float(toy.loss(*toy.minimum()))
+    rng = np.random.default_rng([seed, k])  # one noise stream per (seed, start)
+    try:
+        path = descend(toy, policy, iterations, start=start, noise=noise, rng=rng)
+        gap = toy.loss(path[:, 0], path[:, 1]) - f_min
+    except FloatingPointError:  # the lr was too large for this surface: report, don't crash
+        path, gap = None, None
+    hit = None if gap is None else np.flatnonzero(gap < target)
+    row = {
+        "policy": name, "start_x": start[0], "start_y": start[1], "seed": seed,
+        "diverged": gap is None,
+        "final_gap": math.nan if gap is None else float(gap[-1]),
+        "last_cycle_gap": math.nan if gap is None else float(gap[-last:].mean()),
+        "iterations_to_target": (None if hit is None or hit.size == 0 else int(hit[0])),
+    }
+    return row, path, gap
+
+
 def run(args) -> dict:
     toy = SaddleToy()
     x_min, y_min = toy.minimum()
@@ -91,25 +121,14 @@ def run(args) -> dict:
     starts = DEFAULT_STARTS[:2] if args.quick else DEFAULT_STARTS
     last = min(2 * args.step_size, iterations)  # "settled" gap: mean over the last cycle
 
+    cells = [dict(name=name, policy=policy, iterations=iterations, start=start, k=k, seed=seed, noise=args.noise,
+                  target=args.target, last=last)
+             for name, policy in policies(args).items() for k, start in enumerate(starts) for seed in args.seeds]
     rows, paths = [], {}
-    for name, policy in policies(args).items():
-        for k, start in enumerate(starts):
-            for seed in args.seeds:
-                rng = np.random.default_rng([seed, k])  # one noise stream per (seed, start)
-                try:
-                    path = descend(toy, policy, iterations, start=start, noise=args.noise, rng=rng)
-                    gap = toy.loss(path[:, 0], path[:, 1]) - f_min
-                except FloatingPointError:  # the lr was too large for this surface: report, don't crash
-                    path, gap = None, None
-                hit = None if gap is None else np.flatnonzero(gap < args.target)
-                rows.append({
-                    "policy": name, "start_x": start[0], "start_y": start[1], "seed": seed,
-                    "diverged": gap is None,
-                    "final_gap": math.nan if gap is None else float(gap[-1]),
-                    "last_cycle_gap": math.nan if gap is None else float(gap[-last:].mean()),
-                    "iterations_to_target": (None if hit is None or hit.size == 0 else int(hit[0])),
-                })
-                paths[(name, k, seed)] = (path, gap)
+    for cell, (row, path, gap) in zip(cells, run_grid(descend_cell, cells, workers=args.workers,
+                                                      progress=print_progress)):
+        rows.append(row)
+        paths[(cell["name"], cell["k"], cell["seed"])] = (path, gap)
     summary = aggregate(rows, by=["policy"], values=["final_gap", "last_cycle_gap", "iterations_to_target"])
     return {"toy": toy, "f_min": f_min, "minimum": (x_min, y_min), "iterations": iterations,
             "starts": starts, "rows": rows, "summary": summary, "paths": paths}

@@ -32,9 +32,9 @@ budget, ``gamma = 0.99994 ** (70000 / iterations)``.
 Headline: for each policy, the first evaluated iteration at which its test accuracy reaches the fixed
 policy's final accuracy (same seed), as a fraction of the fixed policy's budget.
 
-Each (policy, seed) run is saved as it finishes in ``<out>/runs/`` and reused when the script is run
-again with the same settings, so a long run can be resumed, or split over processes by seed or by
-policy (``--seeds 0`` and ``--seeds 1`` side by side, then ``--seeds 0 1`` to collect the summary).
+The (policy, seed) runs train side by side, one process per core (``--workers``; the numbers are
+those of one run after another). Each is saved as it finishes in ``<out>/runs/`` and reused when the
+script is run again with the same settings, so an interrupted run resumes where it stopped.
 
     python experiments/exp_table1.py                      # full version (about 1.5 hours of CPU)
     python experiments/exp_table1.py --quick --out /tmp/t1
@@ -55,6 +55,7 @@ import tinynet as tn
 from clr import policies as P
 from clr.range_test import RangeTestResult, lr_range_test
 from clr.lab import models
+from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
                                 run_metadata, save_figure, to_jsonable, write_csv, write_json)
 from clr.lab.train import evaluate, final_accuracy, iterations_to_reach, train
@@ -189,7 +190,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="measure the final accuracy on a random subset of this size (default: all 10,000)")
     p.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (default cpu)")
     p.add_argument("--force", action="store_true", help="recompute runs already saved in <out>/runs/")
+    p.add_argument("--workers", type=int, default=None,
+                   help="trainings run side by side, one process each (default: one per core; 1: one after "
+                        "another in this process); the results are the same")
     args = p.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        p.error(f"--workers must be at least 1; got {args.workers}")
     if args.quick:
         args.seeds = args.seeds[:1]
         args.iterations, args.cycles, args.eval_every = 8, 1, 4
@@ -283,10 +289,15 @@ def _plot_range_test(result, bounds, path):
 
 
 def run_one(args, data, policy_name: str, seed: int, bounds: dict, step_size: int, gamma: float, out: Path) -> dict:
-    x_train, y_train, x_test, y_test, x_eval, y_eval = data
+    """One (policy, seed) training, saved under runs/ (and reused when its settings match).
+
+    A cell of ``clr.lab.grid.run_grid``; ``data`` None loads the data here (in a worker process)
+    only when the run is not saved already.
+    """
     policy = make_policy(policy_name, bounds["base_lr"], bounds["max_lr"], step_size, gamma)
 
     def compute():
+        x_train, y_train, x_test, y_test, x_eval, y_eval = data if data is not None else load_data(args)
         model = build_model(seed, args.device)
         loader = DataLoader(ArrayDataset(x_train, y_train), args.batch_size, shuffle=True, seed=seed)
         opt = caffe_sgd(model, lr=policy(0))
@@ -381,10 +392,12 @@ def main(argv=None) -> dict:
     print(f"bounds {bounds['base_lr']:.4g} .. {bounds['max_lr']:.4g} ({bounds['method']}), step size {step_size}, "
           f"gamma {gamma:.6f}", flush=True)
 
-    runs = {}
-    for seed in args.seeds:
-        for policy in args.policies:
-            runs[(policy, seed)] = run_one(args, data, policy, seed, bounds, step_size, gamma, out)
+    # every (seed, policy) training at once over the cores; worker processes load the data themselves
+    cells = [dict(args=args, data=data if args.workers == 1 else None, policy_name=policy, seed=seed,
+                  bounds=bounds, step_size=step_size, gamma=gamma, out=out)
+             for seed in args.seeds for policy in args.policies]
+    results = run_grid(run_one, cells, workers=args.workers, progress=print_progress)
+    runs = {(c["policy_name"], c["seed"]): r for c, r in zip(cells, results)}
     rows, summary = summarise(runs, args)
     write_csv(out / "runs.csv", rows)
     write_csv(out / "summary.csv", summary)
