@@ -223,14 +223,9 @@ class Triangular(BoundedPolicy):
         self.step_size = check.positive("step_size", step_size, _STEP_SIZE)
 
     def between(self, it: float, low: float, high: float) -> float:
-        return low + (high - low) * triangle(it, self.step_size)
-
-
-def triangle(it: float, step_size: float) -> float:
-    """The triangle wave in [0, 1] of :class:`Triangular`: 0 at it = 0, 2s, 4s, ...; 1 at s, 3s, ..."""
-    cycle = math.floor(1 + it / (2 * step_size))
-    x = abs(it / step_size - 2 * cycle + 1)
-    return max(0.0, 1.0 - x)
+        cycle = math.floor(1 + it / (2 * self.step_size))
+        x = abs(it / self.step_size - 2 * cycle + 1)
+        return low + (high - low) * max(0.0, 1.0 - x)
 
 
 class Triangular2(BoundedPolicy):
@@ -256,11 +251,11 @@ class Triangular2(BoundedPolicy):
         return low + (high - low) * min(1.0, max(0.0, (1.0 - abs(x)) * 0.5 ** cycle))
 
 
-class ExpRange(BoundedPolicy):
+class ExpRange(Triangular):
     """CLR ``exp_range``: the triangle with its amplitude scaled by ``gamma ** it``;
     ``base_lr`` stays fixed (the Keras code the paper links, App. B)::
 
-        lr = base_lr + (max_lr - base_lr) * triangle(it, step_size) * gamma**it
+        lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) * gamma**it      # x as in Triangular
 
     Paper gammas: 0.99994 (CIFAR-10), 0.999995 (AlexNet), 0.99998 (GoogLeNet).
     """
@@ -268,12 +263,12 @@ class ExpRange(BoundedPolicy):
     name = "exp_range"
 
     def __init__(self, base_lr: float, max_lr: float, step_size: float, gamma: float) -> None:
-        self.base_lr, self.max_lr = check.bounds("base_lr", base_lr, "max_lr", max_lr)
-        self.step_size = check.positive("step_size", step_size, _STEP_SIZE)
+        super().__init__(base_lr, max_lr, step_size)
         self.gamma = check.decay_factor("gamma", gamma)
 
     def between(self, it: float, low: float, high: float) -> float:
-        return low + (high - low) * triangle(it, self.step_size) * self.gamma ** it
+        triangle = super().between(it, 0.0, 1.0)  # max(0, 1 - x), exactly
+        return low + (high - low) * triangle * self.gamma ** it
 
 
 # Built-in scale functions of Cyclic, by mode name. Module-level functions (not lambdas), so
