@@ -27,6 +27,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 import tinynet.functional as F
+from tinynet.functional.conv import conv_output_size
+from tinynet.functional.pooling import pool_output_size
 from tinynet import nn
 from tinynet.nn import init
 
@@ -80,7 +82,7 @@ class ConvNet1d(nn.Module):
         self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1, rng=rng)
         self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1, rng=rng)
         for k, s, p in ((5, 2, 1), (3, 2, 1), (3, 2, 1)):
-            length = (length + 2 * p - k) // s + 1
+            length = conv_output_size(length, k, s, p)
         self.linear = nn.Linear(channels * length, out_features, rng=rng)
 
     def forward(self, x):
@@ -142,8 +144,8 @@ def mlp(in_features: int, hidden: int | Sequence[int], out_features: int, rng=0)
 # ----------------------------------------------------------------------------- Caffe cifar10_full
 
 def _pool_out(size: int, kernel: int = 3, stride: int = 2) -> int:
-    """Caffe pooling output size, which rounds up: ceil((size - kernel) / stride) + 1."""
-    return math.ceil((size - kernel) / stride) + 1
+    """Caffe pooling output size, which rounds up: ceil((size - kernel) / stride) + 1 (ceil_mode)."""
+    return pool_output_size(size, kernel, stride, 0, ceil_mode=True)
 
 
 class Cifar10Full(nn.Module):
