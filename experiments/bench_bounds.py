@@ -4,7 +4,8 @@ For each task of experiments/bounds_tasks.py (15 small problems: models, data, o
 sizes varied on purpose) and each seed:
 
 1. **Probes.** ``clr.find_bounds(model, optimizer, train_loader, val_loader=...)`` on the task's own
-   model and optimizer (``val_loader`` is the task's validation split, never the test split); and
+   model and optimizer (``val_loader`` is the task's validation split, never the test split; the
+   same call without it is reported as ``find_bounds_noval``, not counted in the targets); and
    the README's range test ``clr.lr_range_test(model, optimizer, loader)`` with its defaults (an exp
    sweep 1e-7 -> 10 in 100 steps, fastai's), read by every rule of ``clr.suggest``
    (``result.suggest(method)`` for each method, and ``result.suggest()`` as the README calls it) and
@@ -13,8 +14,8 @@ sizes varied on purpose) and each seed:
    can stop by its own rule).
 2. **The tuned baseline.** Six fixed lrs, half a decade apart, ``L * 10 ** k`` for
    ``k = -2.5, -2, -1.5, -1, -0.5, 0``, where L is the lr at the minimum of the smoothed loss of the
-   range test above (after fastai's trimming), geometric mean over the seeds. The same rule for every
-   task; nothing is placed by hand. Best = highest mean final test score over the seeds (chosen on the
+   range test above (after fastai's trimming), geometric mean over the seeds, rounded to the nearest
+   quarter decade. The same rule for every task; nothing is placed by hand. Best = highest mean final test score over the seeds (chosen on the
    test set, which flatters the baseline). A best lr at either end of the grid is flagged.
 3. **The rules' schedules**, same budget as the grid: triangular CLR between (base_lr, max_lr), 4
    cycles (step size = budget / 8, ending at base_lr: the CLR paper's "at least 3 cycles, stop at the
@@ -43,8 +44,10 @@ triangular and for one-cycle, and a better summary row than every other rule (mo
 both policies; ties broken by fewer failures, then fewer refusals).
 
 Every finished cell (a probe, or one training) is written at once to ``<out>/cells/`` (atomically),
-so an interrupted run resumes where it stopped. Probe cells are keyed by a hash of clr's sources, so
-a change to clr recomputes the probes; trainings are keyed by their exact lrs.
+so an interrupted run resumes where it stopped. Probes are keyed by a hash of tinynet's and clr's
+sources, so a code change reruns them; a training is keyed by its exact settings (task, seed, lrs),
+so it is reused whenever the bounds come out the same; ``--verify-cached N`` reruns N cached
+trainings and checks that they give the same numbers with the current code.
 
     python experiments/bench_bounds.py                       # 15 tasks x 3 seeds, about 15-30 min on 2 cores
     python experiments/bench_bounds.py --quick --out /tmp/bb # 2 tasks, 1 seed, 60 iterations: seconds
@@ -80,6 +83,7 @@ POLICIES = ("triangular", "one_cycle")
 RANGE_TEST = {"start_lr": 1e-7, "end_lr": 10.0, "num_iter": 100}   # clr's (and fastai's) defaults, stated
 PEER_RULES = ("fastai_valley", "fastai_steep", "fastai_minimum", "fastai_slide", "tlf_steepest")
 FIND_BOUNDS = "find_bounds"
+FIND_BOUNDS_NOVAL = "find_bounds_noval"   # the same call without val_loader (training loss only)
 
 
 def clr_rules() -> list[str]:
@@ -89,7 +93,7 @@ def clr_rules() -> list[str]:
 
 
 def all_rules() -> list[str]:
-    return [FIND_BOUNDS, *clr_rules(), *PEER_RULES]
+    return [FIND_BOUNDS, FIND_BOUNDS_NOVAL, *clr_rules(), *PEER_RULES]
 
 
 # ----------------------------------------------------------------------------- cells
@@ -98,13 +102,28 @@ def _hash(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def code_fingerprint() -> str:
-    """A hash of clr's sources (the package, not clr.lab) and of the comparators: what a probe depends on."""
+def _fingerprint(paths) -> str:
     h = hashlib.sha1()
-    for path in sorted(Path(clr.__file__).parent.glob("*.py")) + [Path(peers.__file__)]:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for path in sorted(paths):
+        h.update(str(path).encode())
+        h.update(Path(path).read_bytes())
     return h.hexdigest()[:12]
+
+
+def code_fingerprints() -> dict[str, str]:
+    """Hashes of the sources each kind of cell depends on.
+
+    ``train``: tinynet, the clr policies and schedulers, the tasks (a training depends on nothing else);
+    ``probe``: that, all of clr's package (the finder and the rules) and the comparators.
+    A probe's cache key includes ``probe``: any change to tinynet or clr reruns the probes (cheap). A
+    training's key is its exact settings only (task, seed, schedule with its lrs, budget), so trainings
+    survive a change elsewhere; ``--verify-cached`` reruns a sample of them to show they still match.
+    """
+    clr_dir, tn_dir = Path(clr.__file__).parent, Path(bt.tn.__file__).parent
+    train = [*tn_dir.rglob("*.py"), clr_dir / "policies.py", clr_dir / "schedulers.py",
+             clr_dir / "param_groups.py", Path(bt.__file__)]
+    probe = [*train, *clr_dir.glob("*.py"), Path(peers.__file__)]
+    return {"train": _fingerprint(train), "probe": _fingerprint(set(probe))}
 
 
 class CountingLoader:
@@ -141,25 +160,33 @@ def _bounds_entry(base_lr, max_lr, **extra) -> dict:
 
 
 def _jsonable_details(details) -> dict:
-    """The scalar parts of a Bounds' details (arrays and nested objects are left out of the cell)."""
+    """The scalar parts of a Bounds' details and its lists of strings (the reasons); arrays and range-test
+    objects are left out of the cell. A list of stability checks becomes the number that failed."""
     out = {}
     for k, v in dict(details or {}).items():
         if isinstance(v, (bool, int, float, str)) or v is None:
             out[k] = v
         elif isinstance(v, np.generic):
             out[k] = v.item()
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            out[k] = list(v)
+        elif k == "checks" and isinstance(v, (list, tuple)):
+            out["failed_checks"] = sum(not c.get("passed", True) for c in v if isinstance(c, dict))
     return out
 
 
-def run_find_bounds(task: bt.Task, seed: int) -> dict:
-    """clr.find_bounds on a fresh model and optimizer of ``task``; bounds, cost and details, or the error."""
+def run_find_bounds(task: bt.Task, seed: int, with_val: bool = True) -> dict:
+    """clr.find_bounds on a fresh model and optimizer of ``task``; bounds, cost and details, or the error.
+
+    ``with_val``: pass the task's validation split as ``val_loader`` (else the finder reads training loss).
+    """
     model, opt, data = bt.build(task, seed, 1e-3)
     train = CountingLoader(bt.train_loader(task, data, seed))
     val = CountingLoader(bt.val_loader(data))
     start = time.perf_counter()
     try:
         finder = getattr(clr, "find_bounds")
-        b = finder(model, opt, train, val_loader=val, loss_fn=bt.loss_fn(task))
+        b = finder(model, opt, train, val_loader=val if with_val else None, loss_fn=bt.loss_fn(task))
     except (ValueError, AttributeError, TypeError) as e:
         return {"error": f"{type(e).__name__}: {e}", "cost": train.batches, "val_passes": val.batches / len(val),
                 "seconds": time.perf_counter() - start}
@@ -207,7 +234,8 @@ def probe_cell(task: str, seed: int, code: str, path: str) -> dict:
     # the same sweep without clr's stop, so that torch-lr-finder can stop by its own rule (5 x, its EMA)
     raw = clr.lr_range_test(model, opt, loader, bt.loss_fn(t), diverge_th=None, **RANGE_TEST)
     rules = read_rules(result, raw)
-    rules[FIND_BOUNDS] = run_find_bounds(t, seed)
+    rules[FIND_BOUNDS] = run_find_bounds(t, seed, with_val=True)
+    rules[FIND_BOUNDS_NOVAL] = run_find_bounds(t, seed, with_val=False)
     try:
         anchor = 10 * peers.fastai_suggest("minimum", result.lrs, result.smoothed_losses, RANGE_TEST["num_iter"])
     except ValueError:
@@ -234,8 +262,9 @@ def schedule_policy(schedule: dict, iterations: int):
 def train_cell(task: str, seed: int, schedule: dict, iterations: int, eval_every: int, path: str) -> dict:
     """One training run of ``task`` with ``schedule``; written to ``path``."""
     t = bt.TASKS_BY_NAME[task]
+    start = time.perf_counter()
     run = bt.train_run(t, seed, schedule_policy(schedule, iterations), iterations, eval_every)
-    cell = {"task": task, "seed": seed, "schedule": schedule, **run}
+    cell = {"task": task, "seed": seed, "schedule": schedule, **run, "seconds": time.perf_counter() - start}
     write_json(path, cell)
     return cell
 
@@ -274,11 +303,13 @@ def run_cells(fn, cells: list[dict], workers: int, label: str) -> list[dict]:
 # ----------------------------------------------------------------------------- analysis
 
 def grid_lrs(anchors) -> list[float]:
-    """The six fixed lrs: L * 10**k, L = geometric mean of the seeds' anchors (lr at the loss minimum)."""
+    """The six fixed lrs: L * 10**k, L = geometric mean of the seeds' anchors (lr at the loss minimum),
+    rounded to the nearest quarter decade (10 ** (n / 4))."""
     good = [a for a in anchors if a is not None and a > 0]
     if not good:
         raise ValueError("no seed's range test had a loss minimum to place the grid on")
-    anchor = float(np.exp(np.mean(np.log(good))))
+    # on a quarter-decade lattice, so that a small change in the range test does not move the grid
+    anchor = 10 ** (round(4 * float(np.mean(np.log10(good)))) / 4)
     return [anchor * 10 ** k for k in GRID_EXPONENTS]
 
 
@@ -400,7 +431,7 @@ def check_targets(summary: list[dict]) -> list[tuple[str, bool, str]]:
         out.append((f"find_bounds: zero divergences/collapses, and no refusal ({p})",
                     fb[f"{p}_failed"] == 0 and fb[f"{p}_refused"] == 0,
                     f"{fb[f'{p}_failed']} failed, {fb[f'{p}_refused']} refused"))
-    others = [r for r in summary if r["rule"] != FIND_BOUNDS]
+    others = [r for r in summary if r["rule"] not in (FIND_BOUNDS, FIND_BOUNDS_NOVAL)]
     best_other = max(others, key=_rank_key)
     out.append(("find_bounds better than every other rule on the summary row",
                 _rank_key(fb) > _rank_key(best_other),
@@ -530,6 +561,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Bounds benchmark: find_bounds, clr's rules and fastai / "
                                             "torch-lr-finder comparators against a tuned fixed-lr grid.")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
+    p.add_argument("--cache", default=None,
+                   help="folder of finished cells, for resuming (default <out>/cells; not meant for git)")
     p.add_argument("--quick", action="store_true", help="2 tasks, 1 seed, 60 iterations: a seconds-long smoke run")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2; --quick: 0)")
     p.add_argument("--tasks", nargs="+", default=None, choices=sorted(bt.TASKS_BY_NAME), metavar="TASK",
@@ -551,7 +584,7 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     out = Path(args.out)
-    cells_dir = out / "cells"
+    cells_dir = Path(args.cache) if args.cache else out / "cells"
     names = args.tasks or (list(bt.QUICK_TASKS) if args.quick else [t.name for t in bt.TASKS])
     tasks = [bt.TASKS_BY_NAME[n] for n in names]
     budget = {t.name: (bt.QUICK_ITERATIONS if args.quick else t.iterations) for t in tasks}
@@ -560,7 +593,8 @@ def main(argv=None) -> dict:
                         quick=args.quick, workers=args.workers)
     wall = time.perf_counter()
 
-    code = code_fingerprint()
+    codes = code_fingerprints()
+    code = codes["probe"]
     probe_specs = [{"task": t.name, "seed": s, "code": code,
                     "path": str(cells_dir / t.name / f"probe-s{s}-{_hash([t.to_dict(), s, code])}.json")}
                    for t in tasks for s in args.seeds]
@@ -624,7 +658,7 @@ def main(argv=None) -> dict:
                plot_max_ratio(analyses, out / "max_lr_vs_tuned.png", title)]
     failures = failure_list(analyses)
     meta["wall_seconds"] = wall
-    meta["code_fingerprint"] = code
+    meta["code_fingerprints"] = codes
     payload = {"meta": meta, "settings": {
         "range_test": RANGE_TEST, "grid_exponents": GRID_EXPONENTS, "base_ratio": BASE_RATIO, "cycles": CYCLES,
         "margin_points": 100 * MARGIN, "collapse_gain": COLLAPSE_GAIN, "policies": POLICIES,
