@@ -55,8 +55,11 @@ def test_results_json_holds_settings_bounds_histories_and_metadata(quick_run):
     for key in ("command", "date_utc", "machine", "git_commit"):
         assert key in res["meta"]
     b = res["bounds"]
-    assert 0 < b["base_lr"] < b["max_lr"] and b["method"] in ("accuracy", "valley") and b["explanation"]
+    assert 0 < b["base_lr"] < b["max_lr"] and b["method"] == "find_bounds" and b["explanation"]
+    assert math.isclose(b["max_lr"] / b["base_lr"], 4)                # find_bounds' base_ratio, untouched
+    assert b["details"]["iterations"] <= 200 + 100 * 3                # --quick's budget, plus any halvings
     assert res["range_test"]["settings"]["step_mode"] == "linear"   # the paper's test
+    assert res["range_probe"]["settings"]["step_mode"] == "exp"
     assert res["model"] == {"name": "cnn", "parameters": 5210}
     assert set(res["histories"]) == set(demo.POLICIES)
     for h in res["histories"].values():
@@ -108,6 +111,7 @@ def test_policy_subset_without_matplotlib(tmp_path, monkeypatch, capsys):
     (["--fixed-lr", "fast"], "positive number"),
     (["--momentum", "1.5"], "in [0, 1)"),
     (["--device", "tpu"], "invalid choice"),
+    (["--range-iterations", "1"], "at least 100"),
     (["--model", "cnn", "--dataset", "fashion-mnist"], "does not suit dataset"),
 ])
 def test_bad_options_exit_with_a_clear_message(argv, message, capsys, tmp_path):
@@ -137,7 +141,7 @@ def test_budget_is_a_whole_number_of_cycles(iterations, step, expected, noted):
     budget = demo.make_budget(demo.DemoConfig(iterations=iterations), n_train=4000)
     assert budget.iterations == expected and budget.step_size == step
     assert budget.iterations % (2 * budget.step_size) == 0
-    assert budget.range_iterations == expected // 2
+    assert budget.range_iterations == max(200, expected // 4)          # find_bounds: a quarter of one training
     assert bool(budget.notes) == noted
 
 
@@ -221,3 +225,12 @@ def test_download_without_network_is_one_line(tmp_path, capsys, monkeypatch):
         run_cli("--quick", "--out", str(tmp_path / "o"), "--dataset", "mnist", "--model", "mlp", "--download")
     err = capsys.readouterr().err
     assert info.value.code == 2 and "--download" in err and "Traceback" not in err
+
+
+def test_a_flat_range_test_is_refused_in_one_line(tmp_path, capsys):
+    """--range-end 1e-12: every lr is too small to move the loss; no bounds are read off noise."""
+    with pytest.raises(SystemExit) as info:
+        run_cli("--quick", "--out", str(tmp_path / "o"), "--range-end", "1e-12", "--no-plots")
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "no CLR bounds" in err and "--range-end" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()                                # nothing half-written

@@ -28,6 +28,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _range_iterations(text: str) -> int:
+    value = _positive_int(text)
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"expected at least 100 (a probe, a linear test and a stability check "
+                                         f"need that many steps), got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -109,12 +117,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CLR cycles in the default budget (default: %(default)s; the paper: 3 or more)")
     parser.add_argument("--step-epochs", type=_positive_float, default=defaults.step_epochs,
                         help="CLR step size (half a cycle) in epochs (default: %(default)s; the paper: 2-10)")
-    parser.add_argument("--range-iterations", type=_positive_int, default=None,
-                        help="length of the linear LR range test (default: half the training budget of one "
-                             "policy, as Smith's 5,000-iteration tests for 10,000-iteration runs)")
+    parser.add_argument("--range-iterations", type=_range_iterations, default=None,
+                        help="training steps clr.find_bounds may take for its probe, linear test and stability "
+                             "check (at least 100; default: a quarter of one policy's training budget)")
     parser.add_argument("--range-end", type=_positive_float, default=None,
-                        help="last lr of the linear range test (default: where the loss is lowest in a short "
-                             "exponential probe)")
+                        help="top lr of find_bounds' exponential probe (default: 10)")
     parser.add_argument("--fixed-lr", type=_fixed_lr, default=defaults.fixed_lr,
                         help="lr of the fixed policy: base, mid (the midpoint of the bounds, the mean lr of a "
                              "triangular cycle), max, or a number (default: %(default)s)")

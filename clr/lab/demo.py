@@ -8,13 +8,11 @@ Step by step (docs/demo.md explains how to read each output):
 1. Data. The embedded MNIST-1D (no network). A seeded tenth of the training set (at most 1,000
    samples) is held out as a validation set for the range test only, so the bounds are chosen
    without looking at the test set.
-2. LR range test (Smith 2017, section 3.3). A short exponential probe (1e-6 -> 10, 100 steps,
-   stopped when the loss diverges) finds the scale: the lr where the smoothed loss is lowest. Then
-   the paper's test proper: the lr rises *linearly* from 0 to that lr over half the training budget
-   of one policy while the validation accuracy is measured, and the paper's rule reads the bounds:
-   base_lr where accuracy starts to rise, max_lr where it stops rising. If that rule finds no rise,
-   the 'valley' rule on the smoothed training loss (fastai's default) is used instead, and the
-   report says why.
+2. Bounds: ``clr.find_bounds`` with the held-out split as its val_loader, untouched: an
+   exponential probe finds the scale, Smith's linear test (2017, section 3.3) reads max_lr off the
+   held-out accuracy, capped a factor 10 below where the probe broke down, and a short ramp-and-hold
+   check confirms that training survives it (halving max_lr if not); base_lr = max_lr / 4. Its cost
+   is a quarter of one policy's training. A curve without signal stops the demo with a message.
 3. Training. The same network (same initial weights, same batches) is trained with each policy for
    the same number of iterations, a whole number of CLR cycles:
      fixed        lr = (base_lr + max_lr) / 2, the mean lr of a triangular cycle
@@ -40,7 +38,8 @@ import numpy as np
 
 import tinynet.data as tdata
 from clr import policies as P
-from clr.range_test import RangeTestResult, lr_range_test
+from clr.bounds import find_bounds as clr_find_bounds
+from clr.range_test import RangeTestResult
 from clr.suggest import Bounds
 from clr.schedulers import PolicyScheduler
 from tinynet import backend
@@ -87,8 +86,8 @@ class DemoConfig:
     iterations: int | None = None       # None: cycles * 2 * step size
     cycles: int = 8                     # CLR cycles in the training budget (paper: at least 3, 4+ better)
     step_epochs: float = 4.0            # CLR half-cycle in epochs (paper: 2-10; its CIFAR-10 runs use 4)
-    range_iterations: int | None = None # None: half the training budget of one policy
-    range_end: float | None = None      # None: from the exponential probe
+    range_iterations: int | None = None # None: a quarter of the training budget of one policy (>= 100)
+    range_end: float | None = None      # None: find_bounds' default top of the probe (10)
     fixed_lr: str = "mid"               # 'base', 'mid', 'max' or a number
     policies: Sequence[str] = POLICIES
     batch_size: int = 100
@@ -142,7 +141,7 @@ class Budget:
     cycles: int
     iterations: int          # training iterations per policy = cycles * 2 * step_size
     eval_every: int
-    range_iterations: int    # length of the linear range test
+    range_iterations: int    # training steps find_bounds may take (its num_iter)
     notes: list[str] = field(default_factory=list)
 
 
@@ -239,71 +238,34 @@ def make_budget(cfg: DemoConfig, n_train: int) -> Budget:
     if cfg.range_iterations is not None:
         range_iterations = cfg.range_iterations
     else:
-        range_iterations = 60 if cfg.quick else max(20, iterations // 2)
+        # a quarter of one policy's training: small next to the five trainings it serves
+        range_iterations = 200 if cfg.quick else max(200, iterations // 4)
     return Budget(iters_per_epoch, step, cycles, iterations, eval_every, range_iterations, notes)
 
 
 # ----------------------------------------------------------------------------- the range test
 
 def find_bounds(cfg: DemoConfig, data: Data, budget: Budget, new_model: Callable, log: Callable) -> BoundsChoice:
-    """Run the probe and the linear range test on a held-out split; read the bounds (see module doc)."""
+    """``clr.find_bounds`` on the model, with a held-out tenth of the training set as its val_loader.
+
+    Nothing here is specific to the demo: the same call, untouched, is what the README shows and
+    what the experiments use. A curve without signal is a DemoError that says what was seen.
+    """
     (x_fit, y_fit), (x_val, y_val) = holdout(data, cfg.seed)
     loader = make_loader(x_fit, y_fit, cfg.batch_size, cfg.seed)
-    why: list[str] = []
-
-    def optimizer_for(model):
-        return SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-    probe = None
-    if cfg.range_end is None:
-        model = new_model()
-        probe = lr_range_test(model, optimizer_for(model), loader, start_lr=1e-6, end_lr=10.0,
-                              num_iter=30 if cfg.quick else 100, step_mode="exp")
-        try:
-            end_lr = probe.suggest("minimum").details["lr_at_min"]
-        except ValueError as e:
-            raise DemoError(f"the exponential probe could not find where the loss is lowest ({e}); "
-                            "give the end of the linear range test with --range-end") from e
-        why.append(f"Exponential probe (1e-6 -> 10 in {probe.settings['num_iter']} steps, {probe.stop_reason}"
-                   + (f" at lr {probe.diverged_lr:.3g}" if probe.diverged else "")
-                   + f"): the smoothed training loss is lowest at lr {end_lr:.4g}, so the linear test "
-                   f"sweeps 0 -> {end_lr:.4g}.")
-    else:
-        end_lr = cfg.range_end
-        why.append(f"The linear test sweeps 0 -> {end_lr:.4g} (--range-end).")
-
-    num_iter = budget.range_iterations
-    val_every = max(1, num_iter // 60)
     model = new_model()
-    sweep = lr_range_test(model, optimizer_for(model), loader, start_lr=0.0, end_lr=end_lr, num_iter=num_iter,
-                          step_mode="linear", val_loader=[(x_val, y_val)], val_every=val_every)
-    length = ("half the training budget of one policy" if cfg.range_iterations is None and not cfg.quick
-              else "--range-iterations" if cfg.range_iterations is not None else "--quick")
-    why.append(f"Linear range test (Smith 2017, section 3.3): {num_iter} steps ({length}; "
-               f"{num_iter / len(loader):.0f} epochs of the {len(x_fit):,} remaining training samples), "
-               f"accuracy on {len(x_val):,} held-out training samples every {val_every} steps"
-               + (f"; it stopped at step {sweep.diverged_at} ({sweep.stop_reason} at lr {sweep.diverged_lr:.3g})"
-                  if sweep.diverged else "") + ".")
+    optimizer = SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    options = {"num_iter": budget.range_iterations}
+    if cfg.range_end is not None:
+        options["end_lr"] = cfg.range_end
     try:
-        bounds = sweep.suggest("accuracy", source="val")
-        stop = {"slows": "stops rising (reaches 90 % of its rise)",
-                "falls": "starts to fall (dips by a tenth of its rise)"}.get(bounds.details.get("stop"),
-                                                                             "stops rising")
-        why.append(f"Accuracy rule (the paper's): base_lr = {bounds.base_lr:.4g}, where the smoothed validation "
-                   f"accuracy starts to rise (10 % of the way up); max_lr = {bounds.max_lr:.4g}, where it {stop}.")
+        bounds = clr_find_bounds(model, optimizer, loader, val_loader=[(x_val, y_val)], **options)
     except ValueError as e:
-        log(f"      the paper's accuracy rule found no bounds: {e}")
-        log("      falling back to the 'valley' rule on the smoothed training loss (fastai's default)")
-        why.append(f"The paper's accuracy rule found no bounds ({e}). Fallback: fastai's 'valley' rule on the "
-                   "smoothed training loss of the same test, with base_lr = max_lr / 4 (the paper's 1/3-1/4).")
-        try:
-            bounds = sweep.suggest("valley")
-        except ValueError as e2:
-            raise DemoError(f"no rule could read bounds off the range test (accuracy: {e}; valley: {e2}). "
-                            "Try more --range-iterations or another --range-end.") from e2
-        why.append(f"Valley rule: max_lr = {bounds.max_lr:.4g} (about a third of the way down the longest "
-                   f"descent of the loss), base_lr = {bounds.base_lr:.4g}.")
-    return BoundsChoice(bounds, why, sweep, probe)
+        raise DemoError(f"no CLR bounds could be read from the range test: {e}. Options that change the test: "
+                        "--range-iterations (its length), --range-end (the top of its exponential probe)") from None
+    why = [f"Held out for the range test: {len(x_val):,} of the {len(data.x_train):,} training samples; it "
+           f"trains on the other {len(x_fit):,}."] + list(bounds.details["why"])
+    return BoundsChoice(bounds, why, bounds.details["sweep"], bounds.details["probe"])
 
 
 # ----------------------------------------------------------------------------- the schedules
@@ -428,7 +390,7 @@ def _run(cfg: DemoConfig, staging: Path, log: Callable[[str], None]) -> dict:
         "budget": asdict(budget),
         "bounds": {"base_lr": bounds.base_lr, "max_lr": bounds.max_lr, "method": bounds.method,
                    "explanation": bounds.why,
-                   "details": {k: v for k, v in bounds.bounds.details.items() if k != "smoothed_accuracy"}},
+                   "details": _plain_details(bounds.bounds.details)},
         "lr_settings": asdict(lrs),
         "schedules": {name: {"lr": lr.to_dict(), "momentum": m.to_dict() if m is not None else cfg.momentum}
                       for name, (lr, m) in schedules.items()},
@@ -491,6 +453,13 @@ def train_policies(cfg: DemoConfig, schedules: dict, budget: Budget, log: Callab
     results = run_grid(train_policy, cells, workers=workers, threads=max(1, cores // workers),
                        progress=finished if workers > 1 else None)
     return dict(zip(schedules, results))
+
+
+def _plain_details(details: dict) -> dict:
+    """find_bounds' details without the range tests themselves (saved whole under their own keys)."""
+    plain = {k: v for k, v in details.items() if k not in ("probe", "sweep", "checks")}
+    plain["checks"] = [{k: v for k, v in c.items() if k != "losses"} for c in details.get("checks", ())]
+    return plain
 
 
 def _duration(seconds: float) -> str:
