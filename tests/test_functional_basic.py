@@ -161,3 +161,13 @@ def test_a_nan_logit_makes_its_sample_loss_nan_without_an_error():
     loss = F.cross_entropy(z, np.array([0, 1]), reduction="none")
     assert np.isnan(loss.numpy()).tolist() == [True, False]
     assert np.isnan(F.cross_entropy(z, np.array([0, 1])).item())
+
+
+@pytest.mark.parametrize("targets_on", ["cpu", "cuda"])
+def test_cross_entropy_checks_targets_without_waiting_for_the_gpu(standin, targets_on):
+    """Host targets are range-checked on the host; GPU targets are never read back: 0 syncs."""
+    z = Tensor(np.zeros((4, 3)), device="cuda", requires_grad=True)
+    t = tn.backend.to_device(np.array([0, 1, 2, 1]), targets_on)
+    standin.COUNTS.reset()
+    F.cross_entropy(z, t).backward()
+    assert standin.COUNTS.syncs == 0, dict(standin.COUNTS.sync_sites)
