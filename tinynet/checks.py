@@ -1,10 +1,14 @@
 """tinynet's argument checks, in one place.
 
 Call them where the user hands over a value (a constructor, the entry of a functional op,
-``load_state_dict``), not on every step. Each returns the value normalised (a float, an int,
-a tuple, a dtype, a Generator) or raises a TypeError (the wrong kind of value) or a
-ValueError (the right kind, out of range). Every message reads
-``"<where>: <name> must be <rule>, got <value>"``; ``where`` names the caller, e.g.
+``load_state_dict``), not on every step: a layer checks its arguments once and its forward
+trusts them. Only ``tensor`` and ``same_kind`` run on every call of an op, because they catch
+real mistakes (a NumPy array, float64 data into a float32 layer, host and GPU mixed) and read
+only host-side metadata, never a value on the GPU.
+
+Each returns the value normalised (a float, an int, a tuple, a dtype, a Generator) or raises a
+TypeError (the wrong kind of value) or a ValueError (the right kind, out of range). Messages
+read ``"<where>: <name> must be <rule>, got <value>"``; ``where`` names the caller, e.g.
 ``"Linear"`` or ``"SGD.step(): param_groups[1]"``.
 """
 from __future__ import annotations
