@@ -436,7 +436,14 @@ def array(a, dtype=None, copy=True, order="K", ndmin=0, **kwargs):
     return asarray(np.array(a, dtype=dtype, ndmin=ndmin))
 
 
-ascontiguousarray = asarray
+def ascontiguousarray(a, dtype=None):
+    """A C-contiguous array: the same one when it already is (and has the dtype), else a copy."""
+    if isinstance(a, ndarray):
+        if a._a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype):
+            return a
+        COUNTS.kernel("ascontiguousarray")
+        return _wrap(np.ascontiguousarray(a._a, dtype=dtype))
+    return asarray(np.ascontiguousarray(a, dtype=dtype))
 
 
 def asnumpy(a, stream=None, order="C", out=None, blocking=True):

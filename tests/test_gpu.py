@@ -188,7 +188,9 @@ def test_demo_runs_on_cuda_as_on_cpu(cuda, tmp_path, capsys):
     for device in ("cpu", "cuda"):
         out = tmp_path / device
         try:
-            code = cli.main(["demo", "--quick", "--device", device, "--out", str(out), "--seed", "3"])
+            # --threads 1: the policies train in this process, where the stand-in is in place
+            code = cli.main(["demo", "--quick", "--device", device, "--out", str(out), "--seed", "3",
+                             "--threads", "1"])
         except SystemExit as e:  # a refused run (e.g. no bounds found) must be refused alike
             code = e.code
         err = capsys.readouterr().err

@@ -156,8 +156,8 @@ def _window_sum(x, axis, before, after):
     never over elements).
     """
     xp = get_array_module(x)
-    x = xp.ascontiguousarray(x)
-    out = xp.empty_like(x)
+    x = xp.ascontiguousarray(x)  # the kernel steps through x by flat C-order offsets
+    out = xp.empty(x.shape, dtype=x.dtype)
     inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
     backend.launch("tinynet_window_sum", x, x.shape[axis], inner, before, after, out)
     return out
