@@ -1,57 +1,96 @@
-"""Milliseconds per training step: tinynet against PyTorch, on an MLP and on Caffe's cifar10_full net.
+"""Milliseconds per training step, tinynet beside PyTorch in one run, on all cores and on one.
 
 Usage (from the repository root; PyTorch is optional and only used for the comparison):
 
-    $TORCH_PY experiments/bench.py [--model mlp|cifar|all]    # $TORCH_PY: a Python with torch and this project
-        [--steps 20] [--rounds 3] [--warmup 5] [--device cpu|cuda] [--api auto|nn|functional]
-        [--threads N] [--clock wall|cpu] [--profile] [--no-torch] [--json out.json]
+    $TORCH_PY experiments/bench.py                 # every model, all cores then one core, vs torch
+    $TORCH_PY experiments/bench.py --model cifar --cores all --rounds 9
+        [--model mlp cifar cnn1d] [--cores all 1] [--steps 10] [--rounds 7] [--warmup 3]
+        [--device cpu|cuda] [--api nn|functional] [--clock wall|cpu] [--profile] [--no-torch]
+        [--json out.json]
 
-A step is what training does for one batch: zero the gradients, forward, cross-entropy,
-backward, and an SGD update with momentum 0.9, all in float32 on synthetic data (seed 0).
-We print the median ms/step over ``--rounds`` x ``--steps`` timed steps (after ``--warmup``
-untimed ones) and, when torch imports, the same model in PyTorch and the ratio
-tinynet / PyTorch. The two alternate round by round, so both see the same machine load.
+``$TORCH_PY`` is a Python with torch and this project installed (here: /work/torchvenv/bin/python).
+A step is what training does for one batch: zero the gradients, forward, cross-entropy, backward,
+and an SGD update with momentum 0.9, all in float32 on synthetic data (seed 0); its loss is read
+back (``.item()``) as a training loop does, which also waits for a GPU.
 
 Models:
 - mlp:   784-512-512-10 with ReLU, batch 128.
 - cifar: Caffe's cifar10_full at batch 100 on 3x32x32 inputs: conv 32 5x5 pad 2, max-pool 3/2,
   ReLU, conv 32 5x5 pad 2, ReLU, avg-pool 3/2, conv 64 5x5 pad 2, ReLU, avg-pool 3/2, linear 10.
-  Pools use ceil_mode=True as Caffe does (32 -> 16 -> 8 -> 4), so the linear layer sees 64*4*4
-  inputs. The two LRN layers of the original prototxt are left out here.
+  Pools use ceil_mode=True as Caffe does (32 -> 16 -> 8 -> 4). The two LRN layers of the original
+  prototxt are left out here.
+- cnn1d: the demo's MNIST-1D CNN (clr.lab.models.mnist1d_cnn) at batch 100 on length-40 signals.
 
-``--api nn`` builds the models from ``tinynet.nn`` and updates with ``tinynet.optim.SGD`` (what
-users run); ``--api functional`` uses only ``tinynet.functional`` and a few lines of inline
-momentum SGD (to separate layer cost from module/optimizer overhead); ``auto`` (the default)
-picks nn when it imports. ``--profile`` times every op's forward and backward and prints
-where a step's time goes.
+Timing on a shared machine. Each round times ``--steps`` steps of one library and then of the
+other (the order alternates between rounds), after one untimed step; we report the median step
+of all rounds, so both libraries see the same machine load, and print the load average before
+and after. Cores: ``all`` runs tinynet inside ``tinynet.threads.limit(cores)`` and torch with
+``torch.set_num_threads(cores)``; ``1`` runs both on one thread.
 
-Threads: NumPy's OpenBLAS and torch both use every core by default (both counts are printed);
-``--threads N`` sets both. On a machine that others are using, multi-threaded timings swing
-wildly (a BLAS thread waiting for a descheduled partner); ``--threads 1 --clock cpu`` measures
-process CPU time instead, which is much steadier and still compares the two fairly.
+GFLOP/s: the step's multiply-adds in its matrix products and convolutions (forward, weight and
+input gradients; the images' gradient is not computed), 2 FLOP each, divided by the median step
+time; "peak" is NumPy's BLAS on a 2048x2048 float32 product, measured just before each model on the
+same cores, so it tells what fraction of the machine's reach (at that moment) a step uses.
 """
 from __future__ import annotations
 
 import argparse
 import collections
-import ctypes
-import glob
+import math
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
 import tinynet as tn
 import tinynet.functional as F
-from tinynet import backend
+from tinynet import backend, threads
 from tinynet.autograd import Function, no_grad
 
 LR, MOMENTUM = 0.01, 0.9
-MODELS = {"mlp": dict(batch=128, in_shape=(784,)), "cifar": dict(batch=100, in_shape=(3, 32, 32))}
+MODELS = {"mlp": dict(batch=128, in_shape=(784,)), "cifar": dict(batch=100, in_shape=(3, 32, 32)),
+          "cnn1d": dict(batch=100, in_shape=(1, 40))}
+TARGETS = {"cifar": 1.3, "mlp": 1.0}  # tinynet / torch ratio on all cores (issue #11)
+
+
+# ----------------------------------------------------------------------------- FLOPs
+def layers(name):
+    """The model's products, in order: ('linear', N, in, out) or ('conv', N, C, O, K-taps, output pixels)."""
+    n = MODELS[name]["batch"]
+    if name == "mlp":
+        return [("linear", n, 784, 512), ("linear", n, 512, 512), ("linear", n, 512, 10)]
+    if name == "cifar":
+        return [("conv", n, 3, 32, 25, 32 * 32), ("conv", n, 32, 32, 25, 16 * 16), ("conv", n, 32, 64, 25, 8 * 8),
+                ("linear", n, 1024, 10)]
+    return [("conv", n, 1, 25, 5, 19), ("conv", n, 25, 25, 3, 10), ("conv", n, 25, 25, 3, 5), ("linear", n, 125, 10)]
+
+
+def step_gflop(name):
+    """GFLOP of one training step's products: forward, weight gradient, and input gradient but for layer 1."""
+    total = 0
+    for k, layer in enumerate(layers(name)):
+        if layer[0] == "linear":
+            _, n, i, o = layer
+            macs = n * i * o
+        else:
+            _, n, c, o, taps, pixels = layer
+            macs = n * pixels * o * c * taps
+        total += macs * (2 if k == 0 else 3)  # forward + grad w (+ grad x)
+    return 2 * total / 1e9
+
+
+def peak_gflops(reps=5):
+    """NumPy's float32 GEMM speed (median of ``reps`` 2048^3 products) with the BLAS threads in force."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    a @ a
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t0)
+    return 2 * 2048 ** 3 / statistics.median(times) / 1e9
 
 
 # ----------------------------------------------------------------------------- tinynet models
@@ -62,6 +101,10 @@ def nn_model(name, rng):
     if name == "mlp":
         return nn.Sequential(nn.Linear(784, 512, rng=rng), nn.ReLU(), nn.Linear(512, 512, rng=rng), nn.ReLU(),
                              nn.Linear(512, 10, rng=rng))
+    if name == "cnn1d":
+        from clr.lab import models
+
+        return models.mnist1d_cnn(rng)
     return nn.Sequential(
         nn.Conv2d(3, 32, 5, padding=2, rng=rng), nn.MaxPool2d(3, 2, ceil_mode=True), nn.ReLU(),
         nn.Conv2d(32, 32, 5, padding=2, rng=rng), nn.ReLU(), nn.AvgPool2d(3, 2, ceil_mode=True),
@@ -69,25 +112,36 @@ def nn_model(name, rng):
         nn.Flatten(), nn.Linear(64 * 4 * 4, 10, rng=rng))
 
 
-def _uniform(rng, shape, fan_in):
-    bound = 1 / np.sqrt(fan_in)
-    return tn.Tensor(rng.uniform(-bound, bound, shape).astype(np.float32), requires_grad=True)
+def functional_model(name, rng, device):
+    """(params, forward) built from tinynet.functional alone, on ``device``: no Module, no Optimizer."""
+    def uniform(shape, fan_in):
+        bound = 1 / np.sqrt(fan_in)
+        return tn.Tensor(rng.uniform(-bound, bound, shape).astype(np.float32), requires_grad=True, device=device)
 
-
-def functional_model(name, rng):
-    """(params, forward) built from tinynet.functional alone: no Module, no Optimizer."""
     if name == "mlp":
-        sizes = [(512, 784), (512, 512), (10, 512)]
-        params = [t for o, i in sizes for t in (_uniform(rng, (o, i), i), _uniform(rng, (o,), i))]
+        params = [t for o, i in [(512, 784), (512, 512), (10, 512)] for t in (uniform((o, i), i), uniform((o,), i))]
 
         def forward(x):
             w1, b1, w2, b2, w3, b3 = params
             return F.linear(F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)), w3, b3)
 
         return params, forward
+    if name == "cnn1d":
+        convs = [(25, 1, 5), (25, 25, 3), (25, 25, 3)]
+        params = [t for o, c, k in convs for t in (uniform((o, c, k), c * k), uniform((o,), c * k))]
+        params += [uniform((10, 125), 125), uniform((10,), 125)]
+
+        def forward(x):
+            w1, b1, w2, b2, w3, b3, w4, b4 = params
+            h = F.relu(F.conv1d(x, w1, b1, stride=2, padding=1))
+            h = F.relu(F.conv1d(h, w2, b2, stride=2, padding=1))
+            h = F.relu(F.conv1d(h, w3, b3, stride=2, padding=1))
+            return F.linear(F.flatten(h), w4, b4)
+
+        return params, forward
     convs = [(32, 3), (32, 32), (64, 32)]
-    params = [t for o, c in convs for t in (_uniform(rng, (o, c, 5, 5), c * 25), _uniform(rng, (o,), c * 25))]
-    params += [_uniform(rng, (10, 1024), 1024), _uniform(rng, (10,), 1024)]
+    params = [t for o, c in convs for t in (uniform((o, c, 5, 5), c * 25), uniform((o,), c * 25))]
+    params += [uniform((10, 1024), 1024), uniform((10,), 1024)]
 
     def forward(x):
         w1, b1, w2, b2, w3, b3, w4, b4 = params
@@ -100,17 +154,11 @@ def functional_model(name, rng):
 
 
 def tinynet_step_fn(name, api, device, seed=0):
-    """A zero-argument function running one training step, and the API actually used."""
+    """A zero-argument function running one training step and returning its loss as a float."""
     rng = np.random.default_rng(seed)
     spec = MODELS[name]
     x = tn.Tensor(rng.standard_normal((spec["batch"],) + spec["in_shape"]).astype(np.float32), device=device)
     t = backend.to_device(rng.integers(0, 10, spec["batch"]), device)
-    if api == "auto":
-        try:
-            from tinynet import nn, optim  # noqa: F401
-            api = "nn"
-        except ImportError:
-            api = "functional"
     if api == "nn":
         from tinynet import optim
 
@@ -122,11 +170,10 @@ def tinynet_step_fn(name, api, device, seed=0):
             loss = F.cross_entropy(model(x), t)
             loss.backward()
             opt.step()
-            return loss
-        return step, api
+            return loss.item()
+        return step
 
-    params, forward = functional_model(name, rng)
-    params = [p.to(device) for p in params]
+    params, forward = functional_model(name, rng, device)
     velocity = [None] * len(params)
 
     def step():
@@ -142,8 +189,8 @@ def tinynet_step_fn(name, api, device, seed=0):
                     velocity[k] *= MOMENTUM
                     velocity[k] += p.grad
                 p.data -= LR * velocity[k]
-        return loss
-    return step, api
+        return loss.item()
+    return step
 
 
 # ----------------------------------------------------------------------------- PyTorch models
@@ -158,6 +205,9 @@ def torch_step_fn(name, device, seed=0):
     t = torch.from_numpy(rng.integers(0, 10, spec["batch"])).to(device)
     if name == "mlp":
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    elif name == "cnn1d":
+        model = nn.Sequential(nn.Conv1d(1, 25, 5, 2, 1), nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(),
+                              nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10))
     else:
         model = nn.Sequential(
             nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True), nn.ReLU(),
@@ -172,30 +222,32 @@ def torch_step_fn(name, device, seed=0):
         loss = nn.functional.cross_entropy(model(x), t)
         loss.backward()
         opt.step()
-        return loss
+        return loss.item()
     return step
 
 
 # ----------------------------------------------------------------------------- timing
-def step_times(step, steps, sync=lambda: None, clock=time.perf_counter):
+def step_times(step, steps, clock):
     """Seconds per call of ``step``, ``steps`` times."""
     times = []
     for _ in range(steps):
         t0 = clock()
         step()
-        sync()
         times.append(clock() - t0)
     return times
 
 
-def _sync_for(device, torch_side=False):
-    if device != "cuda":
-        return lambda: None
-    if torch_side:
-        import torch
-        return torch.cuda.synchronize
-    import cupy
-    return lambda: cupy.cuda.Device().synchronize()
+def interleaved(steps_by_lib, rounds, steps, warmup, clock):
+    """{library: [seconds per step]}: every round times each library in turn (order alternating)."""
+    for step in steps_by_lib.values():
+        step_times(step, warmup, clock)
+    times = {lib: [] for lib in steps_by_lib}
+    order = list(steps_by_lib)
+    for r in range(rounds):
+        for lib in (order if r % 2 == 0 else order[::-1]):
+            step_times(steps_by_lib[lib], 1, clock)  # settle after the switch
+            times[lib] += step_times(steps_by_lib[lib], steps, clock)
+    return times
 
 
 def _all_functions(cls=Function):
@@ -208,6 +260,7 @@ class OpProfiler:
     """Wall time per op class, forward and backward, by wrapping each Function subclass's methods.
 
     Instrumentation for this script only: installed by ``__enter__`` and removed by ``__exit__``.
+    On a GPU each op waits for the device (``sync``), so the times add up to the step.
     """
 
     def __init__(self, sync, clock):
@@ -250,111 +303,99 @@ class OpProfiler:
               "   graph bookkeeping, optimizer, zero_grad")
 
 
-# ----------------------------------------------------------------------------- BLAS threads
-def _openblas():
-    """NumPy's bundled OpenBLAS as a ctypes library plus its symbol prefix, or (None, None)."""
-    pattern = os.path.join(os.path.dirname(np.__file__) + ".libs", "lib*openblas*.so*")
-    for path in glob.glob(pattern):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
-            if hasattr(lib, f"{prefix}get_num_threads{suffix}"):
-                return lib, (prefix, suffix)
-    return None, None
-
-
-def blas_threads(set_to=None):
-    """NumPy's OpenBLAS thread count (after setting it to ``set_to``), or a note when we cannot ask."""
-    lib, (prefix, suffix) = _openblas()
-    if lib is None:
-        return os.environ.get("OPENBLAS_NUM_THREADS") or "unknown (not NumPy's bundled OpenBLAS)"
-    if set_to is not None:
-        getattr(lib, f"{prefix}set_num_threads{suffix}")(int(set_to))
-    return int(getattr(lib, f"{prefix}get_num_threads{suffix}")())
+def device_sync(device):
+    """Wait for the device (a no-op on the CPU); CuPy comes from tinynet's backend."""
+    if device != "cuda":
+        return lambda: None
+    xp = backend.xp_for_device("cuda")
+    return lambda: xp.cuda.Device().synchronize()
 
 
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=["mlp", "cifar", "all"], default="all")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per round (median over all rounds)")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="alternate tinynet and torch this many times, so both see the same machine load")
-    ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    ap.add_argument("--model", nargs="+", choices=list(MODELS), default=["cifar", "mlp", "cnn1d"])
+    ap.add_argument("--cores", nargs="+", choices=["all", "1"], default=["all", "1"],
+                    help="thread settings to measure: all cores, one core (default: both)")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per round and library")
+    ap.add_argument("--rounds", type=int, default=7, help="rounds, alternating the libraries (median over all)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps of each library first")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--api", choices=["auto", "nn", "functional"], default="auto")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="BLAS and torch threads (default: all cores, each library's default)")
+    ap.add_argument("--api", choices=["nn", "functional"], default="nn",
+                    help="nn: tinynet.nn layers and tinynet.optim.SGD (what users run); functional: "
+                         "tinynet.functional and inline SGD (the layer cost alone)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time, steadier on a busy machine; only meaningful with --threads 1")
-    ap.add_argument("--profile", action="store_true", help="also print ms per op (forward/backward)")
+                    help="cpu: process CPU time, steadier on a busy machine; only meaningful with --cores 1")
+    ap.add_argument("--profile", action="store_true", help="also print tinynet's ms per op (forward/backward)")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     ap.add_argument("--json", type=Path, help="write the results here (atomically)")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.rounds < 1 or args.warmup < 0:
         ap.error(f"--steps and --rounds must be >= 1 and --warmup >= 0 "
                  f"(got {args.steps}, {args.rounds}, {args.warmup})")
-    if args.threads is not None and args.threads < 1:
-        ap.error(f"--threads must be >= 1, got {args.threads}")
-    if args.clock == "cpu" and args.threads != 1:
-        ap.error("--clock cpu adds up the CPU time of all threads (idle BLAS threads spin): use it with --threads 1")
+    if args.clock == "cpu" and args.cores != ["1"]:
+        ap.error("--clock cpu adds up the CPU time of all threads: use it with --cores 1")
     try:
         device = backend.check_device(args.device, name="--device")
     except ValueError as e:
         ap.error(str(e))
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-
     torch = None
     if not args.no_torch:
         try:
             import torch
-            torch.set_num_threads(args.threads or os.cpu_count() or 1)
         except ImportError:
             torch = None
-    nblas = blas_threads(args.threads)
+        if torch is not None and device == "cuda" and not torch.cuda.is_available():
+            print("torch sees no CUDA device: tinynet only")
+            torch = None
     from clr.lab.records import describe_machine, run_metadata, write_json
 
+    cores = threads.available_cores()
     print(describe_machine())
-    print(f"NumPy BLAS threads: {nblas}" + (f"; torch {torch.__version__}, threads {torch.get_num_threads()}"
-                                           if torch is not None else "; torch not importable")
-          + f"; load average {os.getloadavg()[0]:.2f}; clock {args.clock}")
-    names = ["mlp", "cifar"] if args.model == "all" else [args.model]
+    print(f"device {device}; torch {torch.__version__ if torch is not None else 'not importable'}; "
+          f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds x {args.steps} steps, clock {args.clock}")
+    print(f"{'model':<7}{'cores':>6}{'tinynet ms':>12}{'torch ms':>10}{'ratio':>7}{'target':>8}"
+          f"{'tinynet GF/s':>14}{'torch GF/s':>12}{'peak GF/s':>11}{'load':>6}")
     results = []
-    for name in names:
-        sync = _sync_for(device)
-        step, api = tinynet_step_fn(name, args.api, device)
-        tstep = torch_step_fn(name, device) if torch is not None else None
-        tsync = _sync_for(device, torch_side=True) if torch is not None else None
-        ours, theirs = [], []
-        for r in range(args.rounds):
-            step_times(step, args.warmup if r == 0 else 1, sync, clock)  # warm up / settle after the switch
-            ours += step_times(step, args.steps, sync, clock)
-            if tstep is not None:
-                step_times(tstep, args.warmup if r == 0 else 1, tsync, clock)
-                theirs += step_times(tstep, args.steps, tsync, clock)
-        ms = 1e3 * statistics.median(ours)
-        row = {"model": name, "api": api, "batch": MODELS[name]["batch"], "tinynet_ms": ms,
-               "tinynet_min_ms": 1e3 * min(ours)}
-        line = f"{name:<6} tinynet ({api}) {ms:8.2f} ms/step"
-        if theirs:
-            tms = 1e3 * statistics.median(theirs)
-            row.update(torch_ms=tms, torch_min_ms=1e3 * min(theirs), ratio=ms / tms)
-            line += f"   torch {tms:8.2f} ms/step   ratio {ms / tms:5.2f}x"
-        print(line + f"   (min {row['tinynet_min_ms']:.2f}" + (f" / {row['torch_min_ms']:.2f})" if theirs else ")"),
-              flush=True)
-        if args.profile:
-            with OpProfiler(sync, clock) as prof:
-                times = step_times(step, args.steps, sync, clock)
-            prof.report(args.steps, 1e3 * statistics.median(times))
-        results.append(row)
+    for setting in args.cores:
+        n = cores if setting == "all" else 1
+        for name in args.model:
+            with threads.limit(n):
+                if torch is not None:
+                    torch.set_num_threads(n)
+                load = os.getloadavg()[0]
+                peak = peak_gflops() if device == "cpu" else math.nan
+                libs = {"tinynet": tinynet_step_fn(name, args.api, device)}
+                if torch is not None:
+                    libs["torch"] = torch_step_fn(name, device)
+                times = interleaved(libs, args.rounds, args.steps, args.warmup, clock)
+                gflop = step_gflop(name)
+                ms = {lib: 1e3 * statistics.median(ts) for lib, ts in times.items()}
+                row = {"model": name, "cores": n, "api": args.api, "batch": MODELS[name]["batch"],
+                       "step_gflop": gflop, "peak_gflops": peak, "load_average": load,
+                       "tinynet_ms": ms["tinynet"], "tinynet_gflops": gflop / ms["tinynet"] * 1e3,
+                       "tinynet_ms_all": [1e3 * t for t in times["tinynet"]]}
+                line = f"{name:<7}{n:>6}{ms['tinynet']:>12.2f}"
+                if "torch" in ms:
+                    ratio = ms["tinynet"] / ms["torch"]
+                    target = TARGETS.get(name) if setting == "all" else None
+                    row.update(torch_ms=ms["torch"], torch_gflops=gflop / ms["torch"] * 1e3, ratio=ratio,
+                               target=target, torch_ms_all=[1e3 * t for t in times["torch"]])
+                    line += f"{ms['torch']:>10.2f}{ratio:>7.2f}{(f'<={target:g}' if target else '-'):>8}"
+                    line += f"{row['tinynet_gflops']:>14.1f}{row['torch_gflops']:>12.1f}"
+                else:
+                    line += f"{'-':>10}{'-':>7}{'-':>8}{row['tinynet_gflops']:>14.1f}{'-':>12}"
+                print(line + f"{peak:>11.1f}{load:>6.2f}", flush=True)
+                if args.profile:
+                    with OpProfiler(device_sync(device), clock) as prof:
+                        ts = step_times(libs["tinynet"], args.steps, clock)
+                    prof.report(args.steps, 1e3 * statistics.median(ts))
+                results.append(row)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     if args.json:
         meta = run_metadata(seed=0, device=device, steps=args.steps, rounds=args.rounds, warmup=args.warmup,
-                            clock=args.clock, blas_threads=nblas, load_average=os.getloadavg()[0],
-                            torch_version=getattr(torch, "__version__", None),
-                            torch_threads=torch.get_num_threads() if torch is not None else None)
+                            clock=args.clock, cores=cores, torch_version=getattr(torch, "__version__", None))
         write_json(args.json, {"meta": meta, "results": results})
         print(f"wrote {args.json}")
 
