@@ -199,6 +199,26 @@ def _resolve_suggestions(result: RangeTestResult, suggestions):
     return out, None
 
 
+def _swept_range(result: RangeTestResult, log_x: bool, pad=0.02):
+    """x limits: the whole planned sweep when it completed; when it stopped early, the lrs it swept
+    (plus ``pad`` of that span), so that a sweep to 1.0 that diverged at 0.2 is not squeezed into the
+    left fifth of the plot."""
+    lrs = result.lrs
+    if log_x:
+        lrs = lrs[lrs > 0]
+        if lrs.size == 0:
+            return None
+    lo, hi = float(lrs[0]), float(lrs[-1])
+    if not result.diverged:
+        hi = max(hi, float(result.settings.get("end_lr", hi)))
+        return (lo, hi) if hi > lo else None
+    if hi <= lo:
+        return None
+    if log_x:
+        return lo, hi * (hi / lo) ** pad
+    return lo, hi + pad * (hi - lo)
+
+
 def plot_range_test(result, path=None, *, log_x=None, show=None, suggestions="auto", title=None,
                     figsize=None, dpi=100):
     """Loss (raw faint, smoothed bold) and accuracy against lr, with suggested bounds and the stop marked.
@@ -273,11 +293,9 @@ def plot_range_test(result, path=None, *, log_x=None, show=None, suggestions="au
         if log_x:
             ax.set_xscale("log")
     axes[-1].set_xlabel("learning rate" + (" (log scale)" if log_x else ""))
-    lo, hi = float(lrs[0]), float(result.settings.get("end_lr", lrs[-1]))
-    if log_x and lo <= 0:
-        lo = float(lrs[lrs > 0][0]) if (lrs > 0).any() else None
-    if lo is not None and hi > lo:
-        axes[-1].set_xlim(lo, hi)
+    xlim = _swept_range(result, log_x)
+    if xlim:
+        axes[-1].set_xlim(*xlim)
     s = result.settings
     axes[0].set_title(title or f"LR range test: {s.get('step_mode', '?')} sweep, {len(result)} of "
                                f"{s.get('num_iter', len(result))} steps")

@@ -136,6 +136,18 @@ def test_range_test_axes_follow_the_sweep():
     assert plots.plot_range_test(linear_result(), log_x=True).axes[0].get_xscale() == "log"
 
 
+@pytest.mark.parametrize("step_mode, start, end", [("linear", 0.01, 40.01), ("exp", 1e-4, 1e3)])
+def test_range_test_zooms_to_the_swept_range_when_the_test_stopped_early(step_mode, start, end):
+    result = run_range_test(Quadratic(), [None], start_lr=start, end_lr=end, num_iter=81, step_mode=step_mode,
+                            smooth_beta=0.5)
+    assert result.diverged and result.diverged_lr < end / 5
+    lo, hi = plots.plot_range_test(result, suggestions=None).axes[0].get_xlim()
+    assert lo == pytest.approx(start) and result.lrs[-1] < hi < 1.5 * result.lrs[-1]
+    done = run_range_test(Quadratic(), [None], start_lr=start, end_lr=1.0, num_iter=41, step_mode=step_mode)
+    assert not done.diverged
+    assert plots.plot_range_test(done, suggestions=None).axes[0].get_xlim() == pytest.approx((start, 1.0))
+
+
 def test_range_test_marks_suggestions_and_the_stop():
     result = linear_result()
     assert result.diverged
