@@ -472,8 +472,24 @@ def _encode_floats(a):
     return [float(v) if math.isfinite(v) else repr(float(v)) for v in np.asarray(a, dtype=np.float64)]
 
 
-def _decode_floats(a):
-    return None if a is None else np.array([float(v) for v in a], dtype=np.float64)
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _decode_floats(a, name: str):
+    """A list of numbers (or 'nan', 'inf', '-inf') as a float64 array; None stays None."""
+    if a is None:
+        return None
+    if not isinstance(a, list):
+        raise ValueError(f"{name!r} must be a list of numbers, got {type(a).__name__}")
+    out = np.empty(len(a), dtype=np.float64)
+    for i, v in enumerate(a):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[i] = v
+        elif isinstance(v, str) and v in _NONFINITE:
+            out[i] = _NONFINITE[v]
+        else:
+            raise ValueError(f"{name}[{i}] must be a number or one of 'nan', 'inf', '-inf'; got {v!r:.40}")
+    return out
 
 
 _ARRAYS = ("lrs", "losses", "smoothed_losses", "train_acc", "val_lrs", "val_losses", "val_acc")
@@ -570,17 +586,41 @@ class RangeTestResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RangeTestResult":
+        """The inverse of to_dict; every field is checked (types, lengths, ranges) before building."""
         if not isinstance(d, dict) or d.get("format") != JSON_FORMAT:
             raise ValueError(f"not a saved RangeTestResult (expected format {JSON_FORMAT!r})")
         if d.get("version") != JSON_VERSION:
             raise ValueError(f"unsupported RangeTestResult version {d.get('version')!r}; this clr reads "
                              f"version {JSON_VERSION}")
-        arrays = {name: _decode_floats(d.get(name)) for name in _ARRAYS}
+        arrays = {name: _decode_floats(d.get(name), name) for name in _ARRAYS}
+        for name in ("lrs", "losses", "smoothed_losses"):
+            if arrays[name] is None:
+                raise ValueError(f"{name!r} is missing")
         for name in ("val_lrs", "val_losses"):
             if arrays[name] is None:
                 arrays[name] = np.zeros(0)
-        return cls(**arrays, val_iterations=np.asarray(d.get("val_iterations", []), dtype=np.int64),
-                   stop_reason=d["stop_reason"], diverged_at=d.get("diverged_at"), settings=d.get("settings", {}))
+        n, m = len(arrays["lrs"]), len(arrays["val_lrs"])
+        for name, size in (("losses", n), ("smoothed_losses", n), ("train_acc", n), ("val_losses", m),
+                           ("val_acc", m)):
+            if arrays[name] is not None and len(arrays[name]) != size:
+                raise ValueError(f"{name!r} has {len(arrays[name])} values; expected {size}")
+        its = d.get("val_iterations", [])
+        if not (isinstance(its, list) and len(its) == m
+                and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in its)):
+            raise ValueError(f"'val_iterations' must be {m} step indices in [0, {n}); got {its!r:.80}")
+        stop, at = d.get("stop_reason"), d.get("diverged_at")
+        if stop not in (STOP_COMPLETED, STOP_DIVERGED, STOP_NONFINITE):
+            raise ValueError(f"'stop_reason' must be one of {STOP_COMPLETED!r}, {STOP_DIVERGED!r}, "
+                             f"{STOP_NONFINITE!r}; got {stop!r:.40}")
+        if (at is None) != (stop == STOP_COMPLETED) or not (
+                at is None or (isinstance(at, int) and not isinstance(at, bool) and 0 <= at < n)):
+            raise ValueError(f"'diverged_at' must be None for a completed test, else a step index in [0, {n}); "
+                             f"got {at!r:.40} with stop_reason {stop!r}")
+        settings = d.get("settings", {})
+        if not isinstance(settings, dict):
+            raise ValueError(f"'settings' must be an object, got {type(settings).__name__}")
+        return cls(**arrays, val_iterations=np.asarray(its, dtype=np.int64), stop_reason=stop, diverged_at=at,
+                   settings=settings)
 
     def to_json(self, path) -> None:
         """Save everything (atomically: temp file, then os.replace). Read back with from_json."""
@@ -588,8 +628,16 @@ class RangeTestResult:
 
     @classmethod
     def from_json(cls, path) -> "RangeTestResult":
+        """Read a file written by to_json; a damaged or foreign file raises ValueError naming it."""
         with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+            try:
+                data = json.load(f)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+                raise ValueError(f"{os.fspath(path)!r} is not a readable RangeTestResult JSON file: {e}") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as e:
+            raise ValueError(f"{os.fspath(path)!r}: {e}") from None
 
     def to_csv(self, path) -> None:
         """One row per step: iteration, lr, loss, smoothed_loss[, train_acc][, val_loss, val_acc].

@@ -384,8 +384,34 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
 
 def test_from_json_rejects_other_files(tmp_path):
     (tmp_path / "x.json").write_text('{"lrs": [1, 2]}')
-    with pytest.raises(ValueError, match="not a saved RangeTestResult"):
+    with pytest.raises(ValueError, match="x.json.*not a saved RangeTestResult"):
         RangeTestResult.from_json(tmp_path / "x.json")
+
+
+def _damage(d, key, value):
+    return {**d, key: value}
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda text, d: text[: len(text) // 2], "not a readable RangeTestResult JSON"),
+    (lambda text, d: b"\xff\xfe" + text.encode(), "not a readable"),
+    (lambda text, d: json.dumps(_damage(d, "losses", [1.0, "x", 2.0])), r"losses\[1\] must be a number"),
+    (lambda text, d: json.dumps(_damage(d, "lrs", "0.1")), "'lrs' must be a list"),
+    (lambda text, d: json.dumps(_damage(d, "smoothed_losses", [1.0])), "'smoothed_losses' has 1 values; expected 3"),
+    (lambda text, d: json.dumps(_damage(d, "val_iterations", [7])), "'val_iterations' must be"),
+    (lambda text, d: json.dumps(_damage(d, "stop_reason", "bored")), "'stop_reason' must be"),
+    (lambda text, d: json.dumps(_damage(d, "diverged_at", 99)), "'diverged_at' must be"),
+    (lambda text, d: json.dumps({k: v for k, v in d.items() if k != "losses"}), "'losses' is missing"),
+])
+def test_from_json_on_a_damaged_file_raises_a_value_error_naming_it(tmp_path, damage, match):
+    path = tmp_path / "rt.json"
+    _sample_result().to_json(path)
+    text = path.read_text()
+    damaged = damage(text, json.loads(text))
+    (path.write_bytes if isinstance(damaged, bytes) else path.write_text)(damaged)
+    with pytest.raises(ValueError, match=match) as info:
+        RangeTestResult.from_json(path)
+    assert "rt.json" in str(info.value)
 
 
 def test_csv_rows(tmp_path):
