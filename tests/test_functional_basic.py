@@ -113,6 +113,9 @@ BAD_CALLS = [
     (lambda: F.linear(f32(4, 3), f32(2, 3), f32(3)), ValueError, r"bias shape \(3,\) must be \(2,\)"),
     (lambda: F.linear(f32(4, 3), f32(2, 3), f32(2, dtype=np.float64)), TypeError, r"bias has dtype float64 but weight"),
     (lambda: F.linear(f32(4, 3), f32(2, 3), np.zeros(2)), TypeError, r"bias must be a tinynet Tensor"),
+    (lambda: F.flatten(f32(2, 3), 2), ValueError, r"flatten: start_dim must be an int in -2..1 for input of shape \(2, 3\), got 2"),
+    (lambda: F.flatten(f32(2, 3), -3), ValueError, r"start_dim must be an int in -2..1"),
+    (lambda: F.flatten(np.zeros((2, 3)), 1), TypeError, r"flatten: input must be a tinynet Tensor"),
     (lambda: F.leaky_relu(f32(3), "0.1"), TypeError, r"leaky_relu: negative_slope must be a real number \(not a str\), got '0.1'"),
     (lambda: F.mse_loss(f32(3), np.ones(4)), ValueError, r"mse_loss: input shape \(3,\) and target shape \(4,\) differ"),
     (lambda: F.mse_loss(np.ones(3), np.ones(3)), TypeError, r"mse_loss: input must be a tinynet Tensor"),
@@ -123,6 +126,13 @@ BAD_CALLS = [
 def test_bad_calls_name_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("shape, start_dim, expected", [
+    ((2, 3, 4), 1, (2, 12)), ((2, 3, 4), 0, (24,)), ((2, 3, 4), -1, (2, 3, 4)), ((2, 3, 4), -2, (2, 12)), ((), 0, (1,)),
+])
+def test_flatten_like_torch(shape, start_dim, expected):
+    assert F.flatten(f32(*shape), start_dim).shape == expected
 
 
 def test_float64_data_into_a_float32_layer_fails_at_the_layer_not_at_step():

@@ -1,6 +1,8 @@
 """linear and flatten."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from ..checks import same_kind, tensor
 
@@ -54,5 +56,13 @@ def linear(input, weight, bias=None):
 
 
 def flatten(input, start_dim=1):
-    """Collapse dims from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W)."""
+    """Collapse dims from ``start_dim`` on (negative counts from the end): (N, C, H, W) -> (N, C*H*W).
+
+    ``start_dim`` must name a dim of ``input``: past the end, a reshape would silently add one.
+    """
+    tensor("flatten", "input", input)
+    nd = max(input.ndim, 1)  # a 0-d input flattens to shape (1,)
+    if isinstance(start_dim, bool) or not isinstance(start_dim, (int, np.integer)) or not -nd <= start_dim < nd:
+        raise ValueError(f"flatten: start_dim must be an int in {-nd}..{nd - 1} for input of shape {input.shape}, "
+                         f"got {start_dim!r}")
     return input.reshape(input.shape[:start_dim] + (-1,))
