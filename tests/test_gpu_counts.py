@@ -29,9 +29,8 @@ KERNEL_BUDGET = {"bench MLP 784-512-512-10": 50, "MNIST-1D CNN": 100, "cifar10_f
 UPLOAD_BUDGET = {"bench MLP 784-512-512-10": 1, "MNIST-1D CNN": 1, "cifar10_full": 3}
 
 
-def count_step(name, warmup=2):
-    """Counts (kernels, uploads, syncs) of one steady-state step of model ``name`` on the stand-in,
-    and the kernels by name; the backend must already use the stand-in."""
+def make_step(name, labels_device="cpu"):
+    """A function running one SGD training step of model ``name`` on 'cuda' on one fixed batch."""
     build, shape, batch = MODELS[name]
     rng = np.random.default_rng(0)
     model = build().to("cuda")
@@ -39,6 +38,7 @@ def count_step(name, warmup=2):
     opt = tn.optim.SGD(groups, lr=0.01, momentum=0.9)
     x = tn.Tensor(rng.standard_normal((batch, *shape)).astype(np.float32), device="cuda")
     y = rng.integers(0, 10, batch)  # host labels, as a DataLoader yields them
+    y = y if labels_device == "cpu" else backend.to_device(y, labels_device)
 
     def step():
         opt.zero_grad()
@@ -46,7 +46,13 @@ def count_step(name, warmup=2):
         loss.backward()
         opt.step()
         return loss
+    return step
 
+
+def count_step(name, warmup=2):
+    """Counts (kernels, uploads, syncs) of one steady-state step of model ``name`` on the stand-in,
+    and the kernels and syncs by name; the backend must already use the stand-in."""
+    step = make_step(name)
     for _ in range(warmup):  # the first step allocates momentum buffers
         step()
     counts = cupy_standin.COUNTS
@@ -61,6 +67,21 @@ def test_a_training_step_never_waits_for_the_device(standin, name):
     assert counts["syncs"] == 0, f"host syncs inside a step: {sync_sites}"
     assert counts["kernels"] <= KERNEL_BUDGET[name], by_name
     assert counts["uploads"] <= UPLOAD_BUDGET[name]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_training_step_never_waits_for_a_real_gpu(name):
+    """CuPy's own sync detector on the real device (labels already there, so the one upload of
+    host labels is not in question)."""
+    import cupyx
+
+    step = make_step(name, labels_device="cuda")
+    step()
+    step()
+    with cupyx.allow_synchronize(False):
+        step()
 
 
 def test_asking_for_the_loss_is_the_one_sync(standin):
