@@ -540,3 +540,9 @@ def test_no_name_is_both_an_autograd_function_and_a_layer():
     layers = {name for name, obj in vars(nn).items() if isinstance(obj, type) and issubclass(obj, nn.Module)}
     assert {"ReLUFn", "LinearFn", "DropoutFn", "LocalResponseNormFn", "CrossEntropyFn"} <= fns
     assert all(name.endswith("Fn") for name in fns) and not fns & layers
+
+
+@pytest.mark.parametrize("layer", [nn.LeakyReLU(), nn.Linear(3, 2, rng=0)], ids=["LeakyReLU", "Linear"])
+def test_layers_refuse_integer_input_by_name(layer):
+    with pytest.raises(TypeError, match=r"(leaky_relu: input must be floating point|linear: input has dtype int64)"):
+        layer(Tensor(np.ones((2, 3), dtype=np.int64)))

@@ -120,8 +120,9 @@ def as_generator(rng, name="rng", allow_none=False) -> np.random.Generator:
                     "pass e.g. rng=numpy.random.default_rng(0) or rng=0")
 
 
-def tensor(where, name, value, ndim=None, layout=""):
-    """``value`` when it is a tinynet Tensor (with ``ndim`` dims, shaped like ``layout``, if given).
+def tensor(where, name, value, ndim=None, layout="", floating=False):
+    """``value`` when it is a tinynet Tensor (with ``ndim`` dims, shaped like ``layout``, and a
+    float dtype when ``floating``, if given).
 
     NumPy arrays are refused rather than wrapped: an op cannot tell which dtype and device the
     caller meant, and wrapping would silently cut the array off from any graph.
@@ -133,6 +134,9 @@ def tensor(where, name, value, ndim=None, layout=""):
         want = " or ".join(map(str, ndim)) if isinstance(ndim, tuple) else str(ndim)
         shape = f"{want}-D {layout}" if layout else f"{want}-D"
         raise ValueError(f"{where}: {name} must be {shape}, got shape {value.shape}")
+    if floating and value.dtype.kind != "f":  # else NumPy fails inside: np.finfo's or a casting message
+        raise TypeError(f"{where}: {name} must be floating point, got dtype {value.dtype}; "
+                        "convert with .astype(np.float32)")
     return value
 
 

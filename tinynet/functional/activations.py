@@ -5,7 +5,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..checks import real
+from ..checks import real, tensor
 
 
 class ReLUFn(Function):
@@ -111,7 +111,8 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLUFn(real("leaky_relu", "negative_slope", negative_slope))(x)
+    slope = real("leaky_relu", "negative_slope", negative_slope)
+    return LeakyReLUFn(slope)(tensor("leaky_relu", "input", x, floating=True))
 
 
 def sigmoid(x):
@@ -123,8 +124,8 @@ def tanh(x):
 
 
 def softmax(x, dim=-1):
-    return SoftmaxFn(dim)(x)
+    return SoftmaxFn(dim)(tensor("softmax", "input", x, floating=True))
 
 
 def log_softmax(x, dim=-1):
-    return LogSoftmaxFn(dim)(x)
+    return LogSoftmaxFn(dim)(tensor("log_softmax", "input", x, floating=True))

@@ -67,11 +67,8 @@ def cross_entropy(input, target, reduction="mean"):
     over an empty batch is undefined and raises; 'sum' gives 0 and 'none' an empty array.
     """
     one_of("cross_entropy", "reduction", reduction, REDUCTIONS)
-    tensor("cross_entropy", "input", input, ndim=2, layout="(N, C) logits")
+    tensor("cross_entropy", "input", input, ndim=2, layout="(N, C) logits", floating=True)
     n, c = input.shape
-    if input.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: input (logits) has dtype {input.dtype}; logits must be floating "
-                        "point, convert with .astype(np.float32)")
     if c == 0:
         raise ValueError(f"cross_entropy: logits of shape {input.shape} have no classes; C must be >= 1")
     if n == 0 and reduction == "mean":

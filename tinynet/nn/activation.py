@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..checks import real
-from ..functional.activations import LeakyReLUFn
 from .module import Module
 
 
@@ -22,7 +21,7 @@ class LeakyReLU(Module):
         self.negative_slope = real("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
-        return LeakyReLUFn(self.negative_slope)(x)  # the slope was checked once, above
+        return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
