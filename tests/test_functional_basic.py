@@ -120,6 +120,8 @@ BAD_CALLS = [
     (lambda: F.log_softmax(f32(3, dtype=np.int32)), TypeError, r"log_softmax: input must be floating point"),
     (lambda: F.leaky_relu(f32(3, dtype=np.int64)), TypeError, r"leaky_relu: input must be floating point"),
     (lambda: F.softmax(np.zeros(3)), TypeError, r"softmax: input must be a tinynet Tensor"),
+    (lambda: F.relu(np.zeros(3)), TypeError, r"ReLUFn: inputs must be tinynet Tensors, got a ndarray"),
+    (lambda: F.tanh([1.0]), TypeError, r"TanhFn: inputs must be tinynet Tensors, got a list"),
     (lambda: F.leaky_relu(f32(3), "0.1"), TypeError, r"leaky_relu: negative_slope must be a real number \(not a str\), got '0.1'"),
     (lambda: F.mse_loss(f32(3), np.ones(4)), ValueError, r"mse_loss: input shape \(3,\) and target shape \(4,\) differ"),
     (lambda: F.mse_loss(np.ones(3), np.ones(3)), TypeError, r"mse_loss: input must be a tinynet Tensor"),

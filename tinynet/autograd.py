@@ -94,12 +94,14 @@ class Function:
     def __call__(self, *inputs):
         from .tensor import Tensor
 
+        try:
+            needs = tuple(t.requires_grad for t in inputs)
+        except AttributeError:  # not all Tensors: found only when it fails, so the hot path pays nothing
+            _refuse_mixed_inputs(type(self).__name__, inputs)
         kind = type(inputs[0].data)
         for t in inputs[1:]:
             if type(t.data) is not kind:
-                raise ValueError(f"{type(self).__name__}: inputs live on different devices "
-                                 f"({inputs[0].device} and {t.device}); move them with .to(device)")
-        needs = tuple(t.requires_grad for t in inputs)
+                _refuse_mixed_inputs(type(self).__name__, inputs)
         record = any(needs) and _grad_enabled.get()
         if record:
             self.needs_grad = needs
@@ -111,6 +113,19 @@ class Function:
             self.inputs = inputs
             out._ctx = self
         return out
+
+
+def _refuse_mixed_inputs(op, inputs):
+    """The error for inputs that are not all Tensors on one device."""
+    from .tensor import Tensor
+
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: inputs must be tinynet Tensors, got a {type(t).__name__}; "
+                            "wrap it with tinynet.Tensor(...)")
+    devices = sorted({t.device for t in inputs})
+    raise ValueError(f"{op}: inputs live on different devices ({' and '.join(devices)}); "
+                     "move them with .to(device)")
 
 
 class _Freed:
