@@ -660,6 +660,79 @@ def test_tinynet_range_test_restores_weights_and_optimizer(device):
     np.testing.assert_equal(opt.state_dict(), opt_before)
 
 
+def _tinynet_dropout_setup(nn, optim, data_module, device):
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(nn.Linear(5, 16, rng=rng), nn.ReLU(), nn.Dropout(0.3, rng=7), nn.Linear(16, 2, rng=rng))
+    model.to(device)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x = np.concatenate([b[0] for b in BATCHES]).astype(np.float32)
+    y = np.concatenate([b[1] for b in BATCHES])
+    loader = data_module.DataLoader(data_module.ArrayDataset(x, y), 16, shuffle=True, seed=5)
+    return model, opt, loader
+
+
+def _train_steps(tn, model, opt, loader, n):
+    for x, y in loader.take(n):
+        loss = tn.functional.cross_entropy(model(tn.Tensor(x, device=model[0].weight.device)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_training_after_a_range_test_is_bit_identical_to_training_without_one(device):
+    """Weights, buffers, optimizer state, .grad, Dropout's generator and the DataLoader's epoch are all
+    put back, so the range test leaves no trace on the run that follows it."""
+    tn, nn, optim = _tinynet_parts()
+    data = pytest.importorskip("tinynet.data")
+    runs = []
+    for with_test in (False, True):
+        model, opt, loader = _tinynet_dropout_setup(nn, optim, data, device)
+        _train_steps(tn, model, opt, loader, 3)  # leave .grad, momentum and a used generator behind
+        grads = [p.grad.copy() for p in model.parameters()]
+        if with_test:
+            result = rt.lr_range_test(model, opt, loader, start_lr=1e-3, end_lr=10.0, num_iter=30)
+            assert len(result) > 5 and loader.epoch == 1
+            for p, g in zip(model.parameters(), grads):
+                np.testing.assert_array_equal(tn.backend.to_numpy(p.grad), tn.backend.to_numpy(g))
+        _train_steps(tn, model, opt, loader, 5)
+        runs.append({k: tn.backend.to_numpy(v) for k, v in model.state_dict().items()})
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+
+
+def test_labels_kept_on_the_device_work(device):
+    tn, nn, optim = _tinynet_parts()
+    model, opt = _tinynet_model(nn, optim)
+    model.to(device)
+    batches = [(tn.Tensor(x.astype(np.float32), device=device), tn.backend.to_device(t, device)) for x, t in BATCHES]
+    result = rt.lr_range_test(model, opt, batches, start_lr=1e-3, end_lr=1.0, num_iter=12,
+                              val_loader=batches[:2], val_every=4)
+    assert np.all(np.isfinite(result.train_acc)) and np.all(np.isfinite(result.val_acc))
+    reference = rt.lr_range_test(*_tinynet_model(nn, optim), [(x.astype(np.float32), t) for x, t in BATCHES],
+                                 start_lr=1e-3, end_lr=1.0, num_iter=12)
+    np.testing.assert_allclose(result.train_acc, reference.train_acc)
+
+
+@pytest.mark.parametrize("batches, batch_fn", [
+    (lambda bs: [(x, t, "extra") for x, t in bs], None),
+    (lambda bs: [[x, t] for x, t in bs], None),
+    (lambda bs: [{"features": x, "label": t} for x, t in bs], lambda b: (b["features"], b["label"])),
+])
+def test_odd_batches_with_batch_fn(batches, batch_fn):
+    tn, nn, optim = _tinynet_parts()
+    plain = [(x.astype(np.float32), t) for x, t in BATCHES]
+    expected = rt.lr_range_test(*_tinynet_model(nn, optim), plain, start_lr=1e-3, end_lr=1.0, num_iter=8)
+    got = rt.lr_range_test(*_tinynet_model(nn, optim), batches(plain), batch_fn=batch_fn, start_lr=1e-3,
+                           end_lr=1.0, num_iter=8)
+    np.testing.assert_array_equal(got.losses, expected.losses)
+
+
+def test_a_dict_batch_without_batch_fn_says_what_to_do():
+    tn, nn, optim = _tinynet_parts()
+    with pytest.raises(TypeError, match="batch_fn=lambda batch"):
+        rt.lr_range_test(*_tinynet_model(nn, optim), [{"x": 1, "y": 2}], num_iter=4)
+
+
 def test_tinynet_trainer_step_matches_a_manual_step():
     tn, nn, optim = _tinynet_parts()
     x, t = BATCHES[0]
@@ -770,6 +843,40 @@ def test_torch_trainer_records_what_torch_computes():
         twin_opt.step()
     for a, b in zip(model.parameters(), twin.parameters()):
         assert torch.allclose(a, b)
+
+
+def test_torch_inputs_are_passed_as_they_are_and_batch_fn_reads_dicts():
+    torch, model, opt = _torch_parts()
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    batches = [{"x": x, "y": t} for x, t in _torch_batches(torch)]
+    rt.lr_range_test(model, opt, batches, batch_fn=lambda b: (b["x"], b["y"]), num_iter=4)
+    assert all(a is b["x"] for a, b in zip(seen, batches))  # no torch.as_tensor copy per step
+
+
+def test_torch_training_after_a_range_test_is_unchanged():
+    """Weights, optimizer, .grad and torch's generator (Dropout draws from it) are all put back."""
+    torch = pytest.importorskip("torch")
+    runs = []
+    for with_test in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Dropout(0.3),
+                                    torch.nn.Linear(16, 2))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        batches = _torch_batches(torch)
+        for x, t in batches[:2]:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), t).backward()
+            opt.step()
+        if with_test:
+            rt.lr_range_test(model, opt, batches, start_lr=1e-4, end_lr=1.0, num_iter=20)
+        for x, t in batches[2:6]:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), t).backward()
+            opt.step()
+        runs.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
 
 
 def test_torch_multi_range_test_momentum():
