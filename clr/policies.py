@@ -491,6 +491,7 @@ class _Phases(Policy):
             raise ValueError(f"pct_start must be in (0, 1), got {pct_start!r}; it is the fraction of total_steps "
                              "spent raising the lr (PyTorch default 0.3)")
         self.anneal_strategy = check.choice("anneal_strategy", anneal_strategy, ANNEAL_STRATEGIES)
+        self._anneal = _ANNEAL[anneal_strategy]
         if not isinstance(three_phase, bool):
             raise TypeError(f"three_phase must be True or False, got {three_phase!r}")
         self.three_phase = three_phase
@@ -508,13 +509,15 @@ class _Phases(Policy):
 
     def value(self, it: float) -> float:
         # Past the last step the value holds there instead of rising again (PyTorch issue #91765).
-        it = min(it, self._ends[-1])
-        start, last = 0.0, len(self._ends) - 1
-        for i, end in enumerate(self._ends):
+        ends = self._ends
+        if it > ends[-1]:
+            it = ends[-1]
+        start, last = 0.0, len(ends) - 1
+        for i, end in enumerate(ends):
             if it <= end or i == last:
                 # A phase of zero length (pct_start * total_steps == 1) is at its end value.
                 pct = (it - start) / (end - start) if end != start else 1.0
-                return _ANNEAL[self.anneal_strategy](self._levels[i], self._levels[i + 1], pct)
+                return self._anneal(self._levels[i], self._levels[i + 1], pct)
             start = end
         raise AssertionError("unreachable")  # pragma: no cover
 
