@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "torch"
-REGENERATE = "/path/to/python-with-torch tests/fixtures/make_torch_fixtures.py"
+REGENERATE = "`python tests/fixtures/make_torch_fixtures.py` (a Python with torch)"
 MODE = os.environ.get("TORCH_REFERENCE", "auto")
 
 try:
