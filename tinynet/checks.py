@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -103,6 +104,24 @@ def float_dtype(where, dtype) -> np.dtype:
     if dt not in (np.float32, np.float64):
         _fail(TypeError, where, "dtype", "np.float32 or np.float64", dtype)
     return dt
+
+
+def numeric_dtype(where, name, dtype, value) -> np.dtype:
+    """``dtype`` as a NumPy dtype when it is bool, an integer or a float (what a tensor may hold).
+    ``value`` is what the dtype came from, for the message: tinynet has no complex, text or date
+    tensors, and says so instead of dropping an imaginary part or storing strings."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is not None and dt.kind in "biuf":
+        return dt
+    what = f"{name}={reprlib.repr(value)}" if name == "dtype" else f"{name} {reprlib.repr(value)}"
+    if dt is not None and dt.kind == "c":
+        raise TypeError(f"{where}: {what} is complex; tinynet tensors hold real numbers, "
+                        "so pass x.real, x.imag or abs(x)")
+    raise TypeError(f"{where}: {what} is not numeric{f' (dtype {dt})' if dt is not None else ''}; "
+                    "pass numbers, or a dtype such as np.float32, np.float64, np.int64 or bool")
 
 
 def as_generator(rng, name="rng", allow_none=False) -> np.random.Generator:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import decimal
 import numbers
+import reprlib
 
 import numpy as np
 
 from . import backend
+from .checks import numeric_dtype
 from .autograd import backward as _run_backward
 
 DEFAULT_FLOAT = np.float32
@@ -48,13 +50,13 @@ class Tensor:
         device = backend.check_device(device)
         xp = backend.xp_for_device(device)
         if dtype is not None:
-            dtype = _real_dtype("dtype", dtype, dtype)
+            dtype = numeric_dtype("Tensor", "dtype", dtype, dtype)
         given = data
         if not _is_array(data) or data.dtype == object:
             data = _host_numbers(data)
             if dtype is None and data.dtype.kind == "f":
                 dtype = DEFAULT_FLOAT  # Python floats are float64; tinynet defaults to float32 like torch
-        _real_dtype("data", data.dtype, given)
+        numeric_dtype("Tensor", "data", data.dtype, given)
         self.data = xp.asarray(backend.to_device(data, device), dtype=dtype)
         self.grad = None
         self._ctx = None
@@ -300,28 +302,6 @@ def _is_array(x) -> bool:
     return backend.is_array(x)
 
 
-def _real_dtype(name, dtype, value) -> np.dtype:
-    """``dtype`` as a NumPy dtype when it is bool, an integer or a float; tinynet has no complex,
-    text or date tensors, and says so instead of dropping an imaginary part or storing strings."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is not None and dt.kind in "biuf":
-        return dt
-    what = f"dtype={_short(value)}" if name == "dtype" else f"data {_short(value)}"
-    if dt is not None and dt.kind == "c":
-        raise TypeError(f"Tensor: {what} is complex; tinynet tensors hold real numbers, "
-                        "so pass x.real, x.imag or abs(x)")
-    raise TypeError(f"Tensor: {what} is not numeric{f' (dtype {dt})' if dt is not None else ''}; "
-                    "pass numbers, or a dtype such as np.float32, np.float64, np.int64 or bool")
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _host_numbers(data) -> np.ndarray:
     """A NumPy array from a number or a nested list/tuple of numbers (object arrays of numbers too).
 
@@ -340,9 +320,9 @@ def _host_numbers(data) -> np.ndarray:
             if not isinstance(x, (numbers.Real, decimal.Decimal)):
                 hint = ("use float('nan') for a missing value" if x is None else
                         "convert it to a number or an array first")
-                raise TypeError(f"Tensor: data holds {_short(x)} of type {type(x).__name__}, not a number; {hint}")
+                raise TypeError(f"Tensor: data holds {reprlib.repr(x)} of type {type(x).__name__}, not a number; {hint}")
         if arr is None:
-            raise ValueError(f"Tensor: data {_short(data)} is ragged: nested lists need rows of one length")
+            raise ValueError(f"Tensor: data {reprlib.repr(data)} is ragged: nested lists need rows of one length")
         arr = arr.astype(np.float64)
     return arr
 
