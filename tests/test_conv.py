@@ -314,3 +314,28 @@ def test_layer_still_checks_the_input_it_is_given():
         layer(Tensor(np.zeros((1, 2, 5, 5), dtype=np.float32)))
     with pytest.raises(TypeError, match=r"Conv2d: input has dtype float64 but weight has dtype float32"):
         layer(Tensor(np.zeros((1, 3, 5, 5))))
+
+
+# ----------------------------------------------------------------------------- device calls on a GPU
+def _conv_kernels(standin, n, c, k, rng):
+    x = Tensor(rng.standard_normal((n, c, 12, 12)).astype(np.float32), device="cuda", requires_grad=True)
+    w = Tensor(rng.standard_normal((8, c, k, k)).astype(np.float32), device="cuda", requires_grad=True)
+    b = Tensor(rng.standard_normal(8).astype(np.float32), device="cuda", requires_grad=True)
+    standin.COUNTS.reset()
+    y = F.conv2d(x, w, b, padding=k // 2)
+    forward = standin.COUNTS.snapshot()
+    gy = Tensor(np.ones(y.shape, np.float32), device="cuda")
+    standin.COUNTS.reset()
+    y.backward(gy)
+    return forward, standin.COUNTS.snapshot()
+
+
+def test_conv_on_a_gpu_is_a_few_kernels_whatever_the_kernel_and_batch(standin, rng):
+    """On CuPy, one piece and one product per pass: no loop over kernel rows or batch bands
+    (counted through the CuPy stand-in): padding, columns, one GEMM, bias; and in backward the
+    weight, input and bias gradients."""
+    counts = {(n, c, k): _conv_kernels(standin, n, c, k, rng) for n in (2, 64) for c in (3, 32) for k in (3, 5)}
+    forward, backward = counts[(2, 3, 3)]
+    assert all(v == (forward, backward) for v in counts.values()), counts
+    assert forward["kernels"] <= 6 and backward["kernels"] <= 11, (forward, backward)
+    assert forward["uploads"] == backward["uploads"] == forward["syncs"] == backward["syncs"] == 0

@@ -298,3 +298,23 @@ def test_layer_checks_its_arguments_once_and_forward_trusts_them(monkeypatch):
 def test_layer_arguments_are_checked_at_construction(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("fn, forward_max, backward_max", [(F.max_pool2d, 20, 20), (F.avg_pool2d, 7, 9)])
+def test_pooling_on_a_gpu_takes_the_same_few_kernels_for_any_batch(standin, rng, fn, forward_max, backward_max):
+    """On CuPy the batch is one piece: a pass per kernel offset and axis, never a loop over samples
+    (counted through the CuPy stand-in). avg_pool2d's one upload is its (OH, OW) divisor table."""
+    counts = []
+    for n in (2, 64):
+        x = Tensor(rng.standard_normal((n, 8, 16, 16)).astype(np.float32), device="cuda", requires_grad=True)
+        standin.COUNTS.reset()
+        y = fn(x, 3, 2, ceil_mode=True)
+        forward = standin.COUNTS.snapshot()
+        gy = Tensor(np.ones(y.shape, np.float32), device="cuda")
+        standin.COUNTS.reset()
+        y.backward(gy)
+        counts.append((forward, standin.COUNTS.snapshot()))
+    assert counts[0] == counts[1]
+    (forward, backward) = counts[0]
+    assert forward["kernels"] <= forward_max and backward["kernels"] <= backward_max, counts[0]
+    assert forward["syncs"] == backward["syncs"] == backward["uploads"] == 0

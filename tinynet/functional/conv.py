@@ -105,13 +105,16 @@ def _pad_hnwc(x, ph, pw):
     """x presented as (N, C, H, W) (any strides) -> zero-padded copy (H+2PH, N, W+2PW, C), C order."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    out = xp.empty((h + 2 * ph, n, w + 2 * pw, c), dtype=x.dtype)
-    if ph:  # zero only the border: the interior is overwritten next
-        out[:ph] = 0
-        out[ph + h:] = 0
-    if pw:
-        out[:, :, :pw] = 0
-        out[:, :, pw + w:] = 0
+    if xp is not np:  # on a GPU, one zero-fill kernel beats four border writes
+        out = xp.zeros((h + 2 * ph, n, w + 2 * pw, c), dtype=x.dtype)
+    else:  # on the CPU, zero only the border: the interior is overwritten next
+        out = xp.empty((h + 2 * ph, n, w + 2 * pw, c), dtype=x.dtype)
+        if ph:
+            out[:ph] = 0
+            out[ph + h:] = 0
+        if pw:
+            out[:, :, :pw] = 0
+            out[:, :, pw + w:] = 0
     src = x.transpose(2, 0, 3, 1)
 
     def copy_rows(rows):  # the transposing copy, a band of input rows per piece

@@ -102,8 +102,10 @@ def _spread_axis(g, gx, idx, axis, k, s, p):
     """Backward of ``_reduce_axis``: send g back into ``gx`` (to the recorded maxima when idx is given)."""
     gx[...] = 0
     for j, xi, yi in _axis_slices(axis, k, s, p, gx.shape[axis], g.shape[axis]):
-        # windows overlap when the stride is smaller than the kernel: accumulate
-        gx[xi] += g[yi] if idx is None else g[yi] * (idx[yi] == j)
+        # windows overlap when the stride is smaller than the kernel: accumulate. Into a view:
+        # ``gx[xi] += ...`` would also copy the view back onto itself (one more pass, one more kernel)
+        dst = gx[xi]
+        dst += g[yi] if idx is None else g[yi] * (idx[yi] == j)
 
 
 class Pool2dFn(Function):
@@ -162,7 +164,8 @@ class Pool2dFn(Function):
             if not self.steps:
                 out[b] = src
             if self.scale is not None:
-                out[b] *= self.scale
+                dst = out[b]
+                dst *= self.scale
 
         run_pieces(piece, self._pieces(x.shape, xp), xp)
         return out[:, :, 0, :] if self.spatial == 1 else out
