@@ -398,6 +398,10 @@ class FunctionTrainer:
     def can_restore(self) -> bool:
         return self._snapshot is not None
 
+    @property
+    def can_evaluate(self) -> bool:
+        return self._evaluate is not None
+
     def set_lr(self, lr: float) -> None:
         self.lr = lr
 
@@ -427,6 +431,11 @@ class FunctionTrainer:
 
     def restore(self, state):
         self._restore(state)
+
+def can_evaluate(trainer) -> bool:
+    """Whether ``trainer`` can evaluate a val_loader (a FunctionTrainer only when given ``evaluate``)."""
+    return callable(getattr(trainer, "evaluate", None)) and getattr(trainer, "can_evaluate", True)
+
 
 def _as_trainer(trainer):
     """A trainer object as it is, a step function wrapped in FunctionTrainer; a model gets a clear error."""
@@ -756,8 +765,10 @@ def run_range_test(trainer, loader, *, start_lr=DEFAULT_START_LR, end_lr=DEFAULT
         val_every = 1 if val_every is None else val_every
         if isinstance(val_every, bool) or not isinstance(val_every, (int, np.integer)) or val_every < 1:
             raise ValueError(f"val_every must be an integer >= 1; got {val_every!r}")
-        if not callable(getattr(trainer, "evaluate", None)):
-            raise TypeError(f"val_loader needs a trainer with evaluate(batches); {type(trainer).__name__} has none")
+        if not can_evaluate(trainer):
+            raise TypeError(f"val_loader needs a trainer with evaluate(batches); {type(trainer).__name__} has none"
+                            + (" (pass FunctionTrainer(step_fn, evaluate=...))" if isinstance(trainer, FunctionTrainer)
+                               else ""))
     if restore:
         if not (callable(getattr(trainer, "snapshot", None)) and callable(getattr(trainer, "restore", None))) \
                 or not getattr(trainer, "can_restore", True):
