@@ -79,48 +79,59 @@ def current() -> int:
 
 # ----------------------------------------------------------------------------- BLAS threads
 class _Blas:
-    """threadpoolctl's view of the BLAS libraries loaded in this process, found once (the scan is slow)."""
+    """threadpoolctl's handles on the BLAS libraries loaded in this process, found once (the scan is
+    slow); NumPy's BLAS is loaded when this module is, so later imports add none that NumPy uses."""
 
     _lock = threading.Lock()
-    _controller = None
+    _libraries = None
 
     @classmethod
-    def controller(cls):
-        with cls._lock:
-            if cls._controller is None:
-                import numpy  # noqa: F401  (loads NumPy's BLAS, so the scan finds it)
-                from threadpoolctl import ThreadpoolController
+    def libraries(cls) -> list:
+        if cls._libraries is None:
+            with cls._lock:
+                if cls._libraries is None:
+                    import numpy  # noqa: F401  (loads NumPy's BLAS, so the scan finds it)
+                    from threadpoolctl import ThreadpoolController
 
-                cls._controller = ThreadpoolController()
-            return cls._controller
-
-
-def _blas_libraries() -> list:
-    return [lib for lib in _Blas.controller().lib_controllers if lib.user_api == "blas"]
+                    cls._libraries = [lib for lib in ThreadpoolController().lib_controllers
+                                      if lib.user_api == "blas"]
+        return cls._libraries
 
 
 def blas_threads() -> int | None:
     """The thread count of NumPy's BLAS now (None when threadpoolctl finds no BLAS)."""
-    libs = _blas_libraries()
+    libs = _Blas.libraries()
     return libs[0].get_num_threads() if libs else None
 
 
-@contextmanager
-def _blas_limited(n: int) -> Iterator[None]:
-    """BLAS on ``n`` threads inside the block, as before afterwards (process-wide while it lasts).
+def _set_blas(n: int) -> list:
+    """Set every BLAS library to ``n`` threads; returns what to restore (an empty list: nothing changed).
 
     Talks to the libraries directly (about 1 us) rather than through ``threadpoolctl.threadpool_limits``
     (about 80 us, too slow around every kernel call).
     """
-    libs = _blas_libraries()
-    before = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(n)
+    before = []
+    for lib in _Blas.libraries():
+        k = lib.get_num_threads()
+        if k != n:
+            lib.set_num_threads(n)
+            before.append((lib, k))
+    return before
+
+
+def _restore_blas(before: list) -> None:
+    for lib, k in before:
+        lib.set_num_threads(k)
+
+
+@contextmanager
+def _blas_limited(n: int) -> Iterator[None]:
+    """BLAS on ``n`` threads inside the block, as before afterwards (process-wide while it lasts)."""
+    before = _set_blas(n)
     try:
         yield
     finally:
-        for lib, k in zip(libs, before):
-            lib.set_num_threads(k)
+        _restore_blas(before)
 
 
 @contextmanager
@@ -178,15 +189,17 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None =
     """
     items = list(items)
     n = min(current() if threads is None else threads, len(items))
-    if n <= 1:
-        with _blas_limited(1):
+    before = _set_blas(1)  # inline rather than a with block: this runs around every kernel call
+    try:
+        if n <= 1:
             return [fn(item) for item in items]
-    pool = _Pools.get(n)
-    with _blas_limited(1):
+        pool = _Pools.get(n)
         shares = [items[k::n] for k in range(n)]  # every n-th item: neighbouring pieces on different threads
         futures = [pool.submit(_run_share, fn, share) for share in shares[1:]]
         first = _run_share(fn, shares[0])
         rest = [f.result() for f in futures]
+    finally:
+        _restore_blas(before)
     out: list = [None] * len(items)
     for k, res in enumerate([first] + rest):
         out[k::n] = res

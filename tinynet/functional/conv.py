@@ -48,8 +48,6 @@ Backward:
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import threads
@@ -84,10 +82,12 @@ def row_pieces(rows, per_row, xp=np):
     if total == 0:
         return []
     if xp is np:
-        count = max(math.ceil(total / _CHUNK), min(_MAX_PIECES, total // _MIN_PIECE))
+        count = max(-(-total // _CHUNK), min(_MAX_PIECES, total // _MIN_PIECE))
     else:
-        count = math.ceil(total / _GPU_CHUNK)
-    step = math.ceil(rows / max(1, min(rows, count)))
+        count = -(-total // _GPU_CHUNK)
+    if count <= 1:
+        return [(0, rows)]
+    step = -(-rows // min(rows, count))  # ceil(rows / pieces), in integers
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 
