@@ -59,7 +59,7 @@ def check_threads(value, name: str = "threads") -> int:
         raise TypeError(f"{name} must be a positive integer, got {value!r} of type {type(value).__name__}")
     value = int(value)
     if value < 1:
-        raise ValueError(f"{name}={value} must be at least 1 (one thread means no parallel work)")
+        raise ValueError(f"{name}={value} must be at least 1")
     return value
 
 

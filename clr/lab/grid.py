@@ -24,7 +24,7 @@ What you get:
   one line per cell to stderr; pass None for silence).
 
 Executors. By default (``executor=None``) a ``ProcessPoolExecutor`` with ``workers`` processes
-(default: one per core, at most one per cell); ``workers=1`` runs the cells in this process, without
+(default: one per core, or ``$TINYNET_THREADS`` of them, at most one per cell); ``workers=1`` runs the cells in this process, without
 pickling. Each cell runs inside ``tinynet.threads.limit(threads)``: with the default pool ``threads`` is
 ``cores // workers``, so the workers' BLAS and kernel threads add up to the cores and never
 oversubscribe them. Any other ``concurrent.futures.Executor`` works (a user's process pool, Dask
@@ -110,7 +110,7 @@ def run_grid(fn: Callable[..., Any], cells: Sequence[Mapping[str, Any]], *, exec
     cells = list(cells)
     for i, cell in enumerate(cells):
         if not isinstance(cell, Mapping):
-            raise TypeError(f"run_grid: cell {i} is {type(cell).__name__} {cell!r}; each cell must be a mapping "
+            raise TypeError(f"run_grid: cell {i} is {type(cell).__name__} {repr(cell)[:60]}; each cell must be a mapping "
                             "of fn's argument names to values, e.g. {'policy': 'fixed', 'seed': 0}")
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"run_grid: executor must be a concurrent.futures.Executor or None, "
@@ -128,7 +128,7 @@ def run_grid(fn: Callable[..., Any], cells: Sequence[Mapping[str, Any]], *, exec
         return []
 
     if executor is None:
-        cores = tthreads.available_cores()
+        cores = tthreads.default_threads()  # $TINYNET_THREADS, else every core
         workers = min(workers or cores, len(cells))
         threads = threads or max(1, cores // workers)
         if workers == 1:
