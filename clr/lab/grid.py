@@ -24,14 +24,14 @@ What you get:
   one line per cell to stderr; pass None for silence).
 
 Executors. By default (``executor=None``) a ``ProcessPoolExecutor`` with ``workers`` processes
-(default: one per core, or ``$TINYNET_THREADS`` of them, at most one per cell); ``workers=1`` runs the cells in this process, without
-pickling. Each cell runs inside ``tinynet.threads.limit(threads)``: with the default pool ``threads`` is
-``cores // workers``, so the workers' BLAS and kernel threads add up to the cores and never
-oversubscribe them. Any other ``concurrent.futures.Executor`` works (a user's process pool, Dask
-distributed's ``client.get_executor()``, ...): the cells are submitted to it as they are, and
-``threads`` (None by default: the worker's own default) is applied when given. ``fn`` and the cells must
-pickle for a process or remote executor: define ``fn`` at module level (``functools.partial`` of one
-is fine), and keep the cells to plain values.
+(default: one per core, or ``$TINYNET_THREADS`` of them; at most one per cell); ``workers=1`` runs
+the cells in this process, without pickling. Each cell runs inside ``tinynet.threads.limit(threads)``:
+with the default pool ``threads`` is ``cores // workers``, so the workers' BLAS and kernel threads add
+up to the cores and never oversubscribe them. Any other ``concurrent.futures.Executor`` works (a
+user's process pool, Dask distributed's ``client.get_executor()``, ...): the cells are submitted to it
+as they are, and ``threads`` (None by default: the worker's own default) is applied when given; give
+``threads=1`` when the executor runs one cell per core. ``fn`` and the cells must pickle for a process
+or remote executor: define ``fn`` at module level (``functools.partial`` of one is fine), and keep the cells to plain values.
 """
 from __future__ import annotations
 
