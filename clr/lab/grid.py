@@ -31,7 +31,8 @@ up to the cores and never oversubscribe them. Any other ``concurrent.futures.Exe
 user's process pool, Dask distributed's ``client.get_executor()``, ...): the cells are submitted to it
 as they are, and ``threads`` (None by default: the worker's own default) is applied when given; give
 ``threads=1`` when the executor runs one cell per core. ``fn`` and the cells must pickle for a process
-or remote executor: define ``fn`` at module level (``functools.partial`` of one is fine), and keep the cells to plain values.
+or remote executor: define ``fn`` at module level (``functools.partial`` of one is fine), and keep
+the cells to plain values.
 """
 from __future__ import annotations
 
