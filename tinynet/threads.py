@@ -12,8 +12,12 @@ loops and BLAS calls, so the threads really run side by side. While the pieces r
 held to one thread (each piece is one thread's work; two BLAS threads per piece would fight
 for the same cores). Outside those pieces, BLAS runs on the allowed number of threads.
 
-Results do not depend on the thread count: the pieces are cut the same way whatever it is,
-and partial sums are added in piece order (``parallel_map`` returns results in order).
+The kernels' results do not depend on the thread count: the pieces are cut the same way
+whatever it is, and partial sums are added in piece order (``parallel_map`` returns results in
+order). NumPy's BLAS is another matter: OpenBLAS splits some products differently on more threads
+and rounds differently (a (128, 784) x (784, 512) float32 product does), so a model with large
+linear layers gives bit-identical runs only with the same thread count per training, which is what
+``clr.lab.grid.run_grid`` keeps (``cores // workers`` per cell).
 
 The setting is not a global: ``limit(n)`` holds it for the ``with`` block of the thread (or
 asyncio task) that entered it, through a ``contextvars.ContextVar``, and puts BLAS back as it
