@@ -489,8 +489,9 @@ def _routine(name):
         r = fn(*a, **k)
         flat = [x for x in args if isinstance(x, ndarray)] + [
             y for x in args if isinstance(x, (list, tuple)) for y in x if isinstance(y, ndarray)]
-        if not (isinstance(r, np.ndarray) and _is_view(r, flat)) and not (
-                isinstance(r, (list, tuple)) and all(_is_view(x, flat) for x in r)):
+        arrays = [r] if isinstance(r, (np.ndarray, np.generic)) else [
+            x for x in r if isinstance(x, np.ndarray)] if isinstance(r, (list, tuple)) else []
+        if any(not _is_view(x, flat) for x in arrays):  # np.shape(x) and views launch nothing
             COUNTS.kernel(name)
         return _wrap(r, flat)
     routine.__name__ = name

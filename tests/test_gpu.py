@@ -98,12 +98,16 @@ def _batch(name, n=8, seed=0):
     return rng.standard_normal((n, *shape)).astype(np.float32), rng.integers(0, 10, n)
 
 
-@pytest.mark.parametrize("name", list(models.MODELS))
+BUILDERS = {name: (lambda name: lambda shape: models.build(name, 0, shape))(name) for name in models.MODELS}
+BUILDERS["plain mlp"] = lambda shape: models.mlp(shape[0], [16, 16], 10, rng=0)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
 def test_every_model_trains_on_cuda_as_on_cpu(cuda, name):
-    x, y = _batch(name)
+    x, y = _batch("mlp" if name == "plain mlp" else name)
     runs = {}
     for device in ("cpu", "cuda"):
-        model = models.build(name, 0, x.shape[1:]).to(device)
+        model = BUILDERS[name](x.shape[1:]).to(device)
         groups = model.param_groups() if hasattr(model, "param_groups") else model.parameters()
         opt = tn.optim.SGD(groups, lr=0.05, momentum=0.9)
         losses = []
