@@ -43,8 +43,9 @@ import math
 
 import numpy as np
 
-from . import suggest as _suggest
+from . import _checks
 from . import range_test as _rt
+from . import suggest as _suggest
 
 DEFAULT_NUM_ITER = 400            # probe 1/4, linear test 1/2, check 1/4
 DEFAULT_START_LR = 1e-7
@@ -106,9 +107,9 @@ def find_bounds(model, optimizer=None, train_loader=None, *, val_loader=None, lo
         ValueError when a stage shows no usable signal (flat, noisy, diverging at once), with what
         was seen and what to try.
     """
-    num_iter = _rt.check_int("num_iter", num_iter, 100)
+    num_iter = _checks.integer("num_iter", num_iter, 100)
     ratio = _suggest._check_ratio(base_ratio)
-    max_halvings = _rt.check_int("max_halvings", max_halvings, 0)
+    max_halvings = _checks.integer("max_halvings", max_halvings, 0)
     _rt.lr_schedule(start_lr, end_lr, 2, "exp")  # validates the probe's range
     trainer = _rt.as_trainer(model, optimizer, loss_fn, batch_fn=batch_fn, device=device)
     if train_loader is None:

@@ -132,12 +132,6 @@ def _check_beta(beta):
 
 # ----------------------------------------------------------------------------- trainers
 
-def check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
 def _split_batch(batch):
     """The default batch_fn: ``(x, y)``, or ``(x, y, extra...)`` whose extras are ignored."""
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:

@@ -1,6 +1,8 @@
 """Tests for clr.find_bounds: bounds that train as well as a small fixed-lr grid on tiny tasks (a
 classifier and a regression), a clear refusal of curves without signal, exact restoring, the cost."""
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -222,3 +224,20 @@ def test_torch_model_and_dict_batches():
                              batch_fn=lambda b: (b["x"], b["y"]), num_iter=200)
     assert 1e-3 < bounds.max_lr < 10
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_clr_imports_and_finds_bounds_without_tinynet_or_torch():
+    code = ("import sys\n"
+            "for name in ('tinynet', 'torch', 'matplotlib'):\n"
+            "    sys.modules[name] = None  # importing them now fails\n"
+            "import numpy as np, clr\n"
+            "state = {'w': 1.0, 'rng': np.random.default_rng(0)}\n"
+            "def step(batch, lr):\n"
+            "    loss = 0.5 * state['w'] ** 2\n"
+            "    state['w'] -= lr * (state['w'] + 0.1 * state['rng'].standard_normal())\n"
+            "    return loss\n"
+            "trainer = clr.FunctionTrainer(step, snapshot=lambda: state['w'], restore=lambda w: state.update(w=w))\n"
+            "print(clr.find_bounds(trainer, None, [None]).method)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "find_bounds"
