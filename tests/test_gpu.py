@@ -142,6 +142,25 @@ def test_save_and_load_a_cuda_model_and_optimizer(cuda, tmp_path):
     assert all(backend.device_of(v) == "cuda" for s in twin_opt.state.values() for k, v in s.items() if k != "step")
 
 
+def test_optimizer_state_follows_a_model_moved_between_steps(cuda):
+    x, y = _batch("mlp")
+    runs = {}
+    for move in (False, True):
+        model = models.build("mlp", 0, (40,)).to("cpu" if move else "cuda")
+        opt = tn.optim.Adam(model.parameters(), lr=1e-2)
+        for i in range(3):
+            if move and i == 1:
+                model.to("cuda")
+            dev = model.linear1.weight.device
+            opt.zero_grad()
+            F.cross_entropy(model(Tensor(x, device=dev)), y).backward()
+            opt.step()
+        assert all(backend.device_of(v) == "cuda" for s in opt.state.values() for k, v in s.items() if k != "step")
+        runs[move] = [p.numpy() for p in model.parameters()]
+    for a, b in zip(runs[True], runs[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("labels_on", ["cpu", "cuda"])
 def test_train_and_evaluate_with_labels_on_either_device(cuda, labels_on):
     x, y = _batch("mlp", n=40)

@@ -130,6 +130,8 @@ class Optimizer:
                 state = self.state.get(position)
                 if state is None:
                     state = self.state[position] = {"step": 0, **self._init_state(p.data, hyper)}
+                else:
+                    _follow_param(state, p)
                 state["step"] += 1
                 self._update(p.data, grad, state, hyper)
 
@@ -320,6 +322,15 @@ def _param_list(params, where: str) -> list:
                              "backward never fills its .grad); optimize the tensors you created, or "
                              "make a new leaf with t.detach().requires_grad_()")
     return params
+
+
+def _follow_param(state: dict, p: Tensor) -> None:
+    """Move a parameter's buffers to its device after ``model.to(device)`` moved the parameter
+    (a type check per buffer; a copy only on the step after a move)."""
+    kind = type(p.data)
+    for k, v in state.items():
+        if k != "step" and type(v) is not kind:
+            state[k] = backend.to_device(v, p.device)
 
 
 def _checked_grad(p: Tensor, position: int, name: str):
