@@ -83,6 +83,24 @@ def test_in_range_integer_indices_give_the_cpu_result(device):
     np.testing.assert_array_equal(backend.to_numpy(x.grad), [[0, 0, 0], [3, 3, 3]])
 
 
+GRADCHECKS = {  # float64 gradient checks of the ops this work touched, on every device
+    "dropout (one seed per call)": (lambda x: F.dropout(x, 0.3, rng=np.random.default_rng(7)), (4, 5)),
+    "local_response_norm within_channel": (
+        lambda x: F.local_response_norm(x, 3, alpha=0.5, beta=0.75, mode="within_channel"), (2, 2, 4, 3)),
+    "local_response_norm across_channels": (
+        lambda x: F.local_response_norm(x, 4, alpha=0.5, beta=0.75, mode="across_channels"), (2, 5, 3)),
+    "indexing with repeated integer indices": (lambda x: x[np.array([0, 2, 2, -1])] * 2.0, (4, 3)),
+    "to('cpu') and back": (lambda x: (x.to("cpu") * 3.0).to(x.device) * x, (3, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(GRADCHECKS))
+def test_gradients_in_float64_on_every_device(device, name, rng):
+    fn, shape = GRADCHECKS[name]
+    x = Tensor(rng.standard_normal(shape), device=device, requires_grad=True)
+    assert tn.gradcheck(fn, [x])
+
+
 def test_gradcheck_on_cuda(cuda, rng):
     x = Tensor(rng.standard_normal((3, 4)), device=cuda, requires_grad=True)
     w = Tensor(rng.standard_normal((2, 4)), device=cuda, requires_grad=True)
