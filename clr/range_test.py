@@ -219,9 +219,13 @@ class _Torch:
         self.no_grad = torch.no_grad
 
     def _to(self, v):
+        """A tensor as it is (moved to ``device`` when one was given); an array as a tensor; lists, tuples
+        and dicts of those keep their structure (a model with several inputs)."""
+        if isinstance(v, dict):
+            return {k: self._to(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(self._to(x) for x in v)
         if not isinstance(v, self.torch.Tensor):
-            if isinstance(v, (dict, list, tuple)):  # structured inputs go to the model as they are
-                return v
             v = self.torch.as_tensor(v)
         return v if self.device is None else v.to(self.device)
 

@@ -854,6 +854,25 @@ def test_torch_inputs_are_passed_as_they_are_and_batch_fn_reads_dicts():
     assert all(a is b["x"] for a, b in zip(seen, batches))  # no torch.as_tensor copy per step
 
 
+def test_torch_model_with_a_list_of_inputs():
+    torch, model, opt = _torch_parts()
+
+    class TwoInputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, parts):
+            return self.net(parts[0] + parts[1])
+
+    two = TwoInputs()
+    batches = [([x, np.zeros(x.shape, dtype=np.float32)], t) for x, t in _torch_batches(torch)]
+    result = rt.lr_range_test(two, opt, batches, start_lr=0.01, end_lr=0.1, num_iter=3, step_mode="linear")
+    expected = rt.lr_range_test(model, opt, _torch_batches(torch), start_lr=0.01, end_lr=0.1, num_iter=3,
+                                step_mode="linear")
+    np.testing.assert_allclose(result.losses, expected.losses, rtol=1e-6)
+
+
 def test_torch_training_after_a_range_test_is_unchanged():
     """Weights, optimizer, .grad and torch's generator (Dropout draws from it) are all put back."""
     torch = pytest.importorskip("torch")
