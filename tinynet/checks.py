@@ -59,6 +59,14 @@ def fraction(where, name, value) -> float:
     return x
 
 
+def probability(where, name, value) -> float:
+    """A probability in [0, 1] (dropout's p)."""
+    x = real(where, name, value)
+    if not 0 <= x <= 1:
+        _fail(ValueError, where, name, "a probability in [0, 1]", value)
+    return x
+
+
 def int_arg(where, name, value, minimum=1) -> int:
     """An int >= ``minimum`` (bools and floats are refused, NumPy integers accepted)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

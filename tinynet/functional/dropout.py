@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..checks import probability
 
 
 class DropoutFn(Function):
@@ -42,12 +43,11 @@ def dropout(input, p=0.5, training=True, rng=None):
         rng: numpy Generator the mask is drawn from; required when training with p > 0, so every
             run is reproducible from its seed (make one with ``numpy.random.default_rng(seed)``).
     """
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: p={p!r} must be a probability in [0, 1]")
+    p = probability("dropout", "p", p)
     if not training or p == 0:
         return input
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"dropout: rng must be a numpy Generator when training with p > 0, got "
                         f"{type(rng).__name__}; pass rng=numpy.random.default_rng(seed) (one Generator "
                         "for the whole run, so successive calls draw different masks)")
-    return DropoutFn(float(p), rng)(input)
+    return DropoutFn(p, rng)(input)

@@ -1,8 +1,8 @@
 """Dropout layer."""
 from __future__ import annotations
 
-from .. import functional as F
-from . import init
+from ..checks import as_generator, probability
+from ..functional.dropout import DropoutFn
 from .module import Module
 
 
@@ -17,13 +17,11 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p={p!r} must be a probability in [0, 1]")
-        self.p = float(p)
-        self.rng = init.as_generator(rng, allow_none=True)
+        self.p = probability("Dropout", "p", p)
+        self.rng = as_generator(rng, allow_none=True)
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training, self.rng)
+    def forward(self, x):  # p and rng were checked once, above
+        return DropoutFn(self.p, self.rng)(x) if self.training and self.p > 0 else x
 
     def extra_repr(self):
         return f"p={self.p}"
