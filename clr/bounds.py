@@ -204,9 +204,13 @@ def _instability_lr(probe, low: int) -> float | None:
 def _read_sweep(sweep) -> tuple[float, str]:
     """max_lr reading of the linear test: held-out accuracy rule, else lowest held-out / smoothed loss."""
     has_val = len(sweep.val_lrs) > 0
+    fallback = ""
     if has_val and sweep.val_acc is not None:
-        b = _suggest.suggest_accuracy(sweep.val_lrs, sweep.val_acc)
-        return b.max_lr, (f"held-out accuracy {b.details['stop']} at lr {b.max_lr:.3g} (the paper's accuracy rule)")
+        try:
+            b = _suggest.suggest_accuracy(sweep.val_lrs, sweep.val_acc)
+            return b.max_lr, f"held-out accuracy {b.details['stop']} at lr {b.max_lr:.3g} (the paper's accuracy rule)"
+        except ValueError as e:  # e.g. the accuracy rose within one evaluation: read the loss instead
+            fallback = f"the accuracy rule found no bounds ({e}), so "
     if has_val:
         lrs, values, name = sweep.val_lrs, sweep.val_losses, "held-out loss"
         values = _suggest.moving_average(values[:_suggest._first_nonfinite(values)], 5)
@@ -219,7 +223,7 @@ def _read_sweep(sweep) -> tuple[float, str]:
     if i == 0 or lrs[i] <= 0:
         raise ValueError(f"the {name} of the linear test is lowest at its start (lr {lrs[i]:.3g}); "
                          "the probe's scale looks wrong: try a longer test (num_iter)")
-    return float(lrs[i]), f"{name} lowest at lr {lrs[i]:.3g}"
+    return float(lrs[i]), f"{fallback}{name} lowest at lr {lrs[i]:.3g}"
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # a failing check may overflow: it is reported

@@ -191,6 +191,20 @@ def test_a_quadratic_gets_a_max_lr_well_inside_its_stability_limit():
     assert 0.05 < bounds.max_lr < 1.0 and q.w == 1.0
 
 
+class FlatAccuracyQuadratic(NoisyQuadratic):
+    """The quadratic with a held-out evaluation whose accuracy never moves (0.5): no rise to read."""
+
+    def evaluate(self, batches):
+        return 0.5 * self.w ** 2, 0.5
+
+
+def test_without_a_readable_accuracy_the_linear_test_reads_the_held_out_loss():
+    bounds = clr.find_bounds(FlatAccuracyQuadratic(), None, [None], val_loader=[None], num_iter=200)
+    why = " ".join(bounds.details["why"])
+    assert "the accuracy rule found no bounds" in why and "held-out loss lowest at lr" in why
+    assert 0.05 < bounds.max_lr < 1.0
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"num_iter": 50}, ValueError, "num_iter must be an integer >= 100"),
     ({"base_ratio": 1}, ValueError, "base_ratio"),
