@@ -14,11 +14,11 @@ Three short stages, each starting from the model and optimizer as the user hande
    fall out of its noise is repeated twice as long, at most twice.
    If the loss never falls by more than its noise, if it diverges at once, or if it is still
    falling at ``end_lr``, find_bounds raises ValueError saying what it saw and what to try.
-2. **Smith's linear test** (CLR paper, section 3.3) from 0 to ``lr_low`` over ``sweep_iter``
-   steps. With a ``val_loader`` it evaluates every ``sweep_iter // 40`` steps; the reading is the
-   paper's accuracy rule on the held-out accuracy (the lr where it stops rising), or, for losses
-   without an accuracy (regression), the lr of the lowest held-out loss. Without a val_loader the
-   smoothed training loss stands in. The candidate is
+2. **Smith's linear test** (CLR paper, section 3.3) from 0 to ``lr_low`` over ``num_iter / 2``
+   steps. With a ``val_loader`` it evaluates 40 times; the reading is the paper's accuracy rule on
+   the held-out accuracy (the lr where it stops rising), or, for losses without an accuracy
+   (regression) or an accuracy that shows no rise, the lr of the lowest held-out loss. Without a
+   val_loader the smoothed training loss stands in. The candidate is
 
         max_lr = min(reading / 2, lr_stop / 4)
 
@@ -26,16 +26,17 @@ Three short stages, each starting from the model and optimizer as the user hande
    few steps at each lr, while a cycle spends hundreds of iterations near its top, and an lr that
    a sweep survives can break a long run. On the tasks we measured (docs/range_test.md), the
    reading sat within 1.2-1.5x of the lr at which a fixed-lr run collapses.
-3. **Stability check**: ``check_iter`` steps that ramp the lr linearly from 0 to max_lr in the
+3. **Stability check**: ``num_iter / 4`` steps that ramp the lr linearly from 0 to max_lr in the
    first half and hold it in the second (the first half-cycle of a CLR or one-cycle run). It
    fails when the loss becomes non-finite, when the smoothed loss climbs above 2 x its best, or
-   when it ends higher than it started; then max_lr is halved and the check repeated (at most
-   ``max_halvings`` times, after which find_bounds raises ValueError).
+   when the mean loss of its last tenth is not 2 standard errors below that of its first; then
+   max_lr is halved and the check repeated (at most ``max_halvings`` times, after which
+   find_bounds raises ValueError).
 
 ``base_lr = max_lr / base_ratio`` (4: the paper's "1/3 or 1/4 of the maximum", the cautious end).
-The cost is ``probe_iter + sweep_iter + check_iter x (1 + halvings)`` training steps (400 with the
-defaults when no halving is needed), plus ``sweep_iter // val_every`` passes over ``val_loader``;
-``bounds.details['iterations']`` holds the number taken. Scale all three with ``num_iter``.
+The cost is ``num_iter`` training steps (400 by default: 100 + 200 + 100) plus 40 passes over
+``val_loader``; a repeated probe adds 2x or 6x its length, a failed check ``num_iter / 4`` each.
+``bounds.details['iterations']`` holds the number taken.
 """
 from __future__ import annotations
 
@@ -76,8 +77,8 @@ def _check_signal(result, what: str, advice: str) -> tuple[int, int]:
     """Indices (first kept, lowest smoothed loss) of a sweep whose loss really falls; else ValueError.
 
     The drop from the head of the raw loss (its first tenth) to the raw loss around the minimum
-    of the smoothed loss must be at least 5 standard errors and 0.1 % of the starting loss: a
-    flat curve, a rounding slope or pure noise does not pass.
+    of the smoothed loss must be at least 4 standard errors and 0.1 % of the starting loss: a
+    flat curve, a rounding slope or pure noise does not pass (clr.suggest.significant_descent).
     """
     return _suggest.significant_descent(result.lrs, result.losses, result.smoothed_losses,
                                         what=what, advice=advice)
