@@ -30,14 +30,23 @@ and writing it costs more than the GEMM itself. So we copy only along W:
 With few input channels (KW*C small, the RGB input layer) the per-row GEMMs get too thin
 to run fast, so we fold the kernel rows in as well (classic im2col, one GEMM).
 
-The columns are built a chunk of output rows at a time (``_CHUNK`` numbers at most) and are
-not kept for backward: backward rebuilds them from the saved padded input. The copy is
-cheap next to the GEMMs, and it saves memory (30 MB per step for cifar10_full's first
-layer) and the page faults that come with big short-lived allocations; measured, the
+Pieces and threads. The output rows are cut into pieces (``row_pieces``: at most ``_CHUNK``
+column numbers each, and up to ``_MAX_PIECES`` pieces when there is enough work), and each
+piece builds its own columns just before its KH products. The pieces run on
+``tinynet.threads.current()`` threads (NumPy releases the GIL in copies and BLAS calls), with
+BLAS held to one thread inside each; the padding copy and the input gradient's placement are
+cut the same way. The cut depends on the shapes only, so 1 or 16 threads give the same bits.
+On a GPU the whole layer is one piece and always one im2col product: every kernel launch
+costs there, and the copy does not.
+
+The columns are not kept for backward: backward rebuilds them from the saved padded input.
+The copy is cheap next to the GEMMs, and it saves memory (30 MB per step for cifar10_full's
+first layer) and the page faults that come with big short-lived allocations; measured, the
 step gets faster, not slower.
 
 Backward:
-- grad w: ``block_i.T @ grad_y`` for each kernel row, accumulated over the chunks.
+- grad w: ``block_i.T @ grad_y`` for each kernel row; each piece returns its partial sum and
+  the partial sums are added in piece order.
 - grad b: the sum of grad_y over N, OH, OW (as a matrix-vector product: BLAS sums faster).
 - grad x: the gradient of a convolution with respect to its input is itself a convolution:
   the output gradient, dilated by the stride (SH-1 zeros between rows) and padded by
