@@ -19,7 +19,12 @@ and one vectorised operation folds it into the output (a running max, or a sum).
 of a view that would fall into the padding are clipped instead of read from a padded copy.
 Backward scatters over the same views with ``+=``, so overlapping windows (kernel 3,
 stride 2) accumulate. Output and gradient keep the input's memory order (the (OH, N, OW, C)
-order that conv2d produces flows through untouched).
+order that conv2d produces flows through untouched). Samples are independent, so the batch
+is cut into bands (``conv.row_pieces``) that ``tinynet.threads`` spreads over threads; on a
+GPU the batch is one band.
+
+Integer input is refused (padding is -inf for max pooling, and an average is a fraction);
+an empty batch gives an empty output.
 
 Max-pool ties: the gradient goes to one maximum, the first in column-major order (the
 top-most one in the left-most column holding the maximum). PyTorch takes the first in
