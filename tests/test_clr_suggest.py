@@ -186,6 +186,29 @@ def test_every_loss_rule_refuses_pure_noise_given_the_raw_losses(rule, seed):
         sg.suggest_bounds(rule, lrs, losses=smoothed, raw_losses=raw)
 
 
+@pytest.mark.parametrize("n", [20, 100])
+@pytest.mark.parametrize("seed", range(5))
+def test_accuracy_rule_refuses_pure_noise(n, seed):
+    rng = np.random.default_rng(seed)
+    accuracy = np.clip(0.3 + 0.05 * rng.standard_normal(n), 0, 1)  # rises by chance by 0.05-0.15
+    with pytest.raises(ValueError, match="no more than noise.*val_loader|rises by only"):
+        sg.suggest_accuracy(np.linspace(0, 1, n), accuracy)
+
+
+def test_accuracy_rule_reads_a_noisy_rise():
+    rng = np.random.default_rng(0)
+    lrs = np.linspace(0, 1, 100)
+    accuracy = np.clip(0.1 + 0.6 * np.clip((lrs - 0.2) / 0.4, 0, 1) + 0.05 * rng.standard_normal(100), 0, 1)
+    b = sg.suggest_accuracy(lrs, accuracy)
+    assert 0.15 < b.base_lr < 0.35 and 0.45 < b.max_lr < 0.7
+
+
+def test_noise_level_of_a_line_is_zero_and_of_noise_its_sigma():
+    assert sg.noise_level(np.linspace(0, 5, 50)) == pytest.approx(0.0, abs=1e-12)
+    noise = np.random.default_rng(0).standard_normal(20000) * 0.3
+    assert sg.noise_level(noise) == pytest.approx(0.3, rel=0.05)
+
+
 def _flat_then_drop(n=100, seed=0):
     """An exp sweep: a smoothed loss that creeps down by 1e-4 a step up to lr ~1e-2 (flat, within the
     noise of the raw loss, 0.05), then falls by 1.5 to a minimum near lr 0.35 and rises."""
