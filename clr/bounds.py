@@ -115,6 +115,10 @@ def find_bounds(model, optimizer=None, train_loader=None, *, val_loader=None, lo
     trainer = _rt.as_trainer(model, optimizer, loss_fn, batch_fn=batch_fn, device=device)
     if train_loader is None:
         raise TypeError("train_loader is required: find_bounds(model, optimizer, train_loader, ...)")
+    if not getattr(trainer, "can_restore", True) or not callable(getattr(trainer, "snapshot", None)):
+        raise TypeError(f"find_bounds needs a trainer that can snapshot() and restore(state), so that every stage "
+                        f"starts from the same model; {type(trainer).__name__} cannot. Pass "
+                        "FunctionTrainer(step_fn, snapshot=..., restore=...)")
     if val_loader is not None and not _rt.can_evaluate(trainer):
         raise TypeError(f"val_loader needs a trainer with evaluate(batches); {type(trainer).__name__} has none")
     probe_iter, sweep_iter, check_iter = _split_budget(num_iter)

@@ -218,6 +218,11 @@ def test_bad_arguments(kwargs, error, match):
         clr.find_bounds(_trainer(lambda lr, step: 1.0), None, [None], **kwargs)
 
 
+def test_a_trainer_that_cannot_restore_is_refused_before_any_work():
+    with pytest.raises(TypeError, match="snapshot.*restore"):
+        clr.find_bounds(FunctionTrainer(lambda batch, lr: 1.0), None, [None])
+
+
 def test_train_loader_is_required():
     model, opt, *_ = _setup("mlp_sgd")
     with pytest.raises(TypeError, match="train_loader is required"):
