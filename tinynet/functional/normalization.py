@@ -114,6 +114,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         eps: added to the variance before the square root.
     Returns a Tensor shaped like ``input``. The formulas are in ``BatchNormFn``'s docstring.
     """
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"batch_norm: momentum={momentum!r} must be in [0, 1]")
+    if eps <= 0:
+        raise ValueError(f"batch_norm: eps={eps!r} must be positive")
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps):
+    """batch_norm with momentum and eps already checked (by the caller, or once by nn.BatchNorm*).
+
+    What is checked here changes with every call and is cheap: shapes, dtypes, devices."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects input of shape (N, C, *), got shape {input.shape}")
     c = input.shape[1]
@@ -123,10 +134,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if rm is None and not training:
         raise ValueError("batch_norm: running_mean and running_var are required when training=False "
                          "(evaluation normalises with the running statistics)")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"batch_norm: momentum={momentum!r} must be in [0, 1]")
-    if eps <= 0:
-        raise ValueError(f"batch_norm: eps={eps!r} must be positive")
     for name, v in (("running_mean", rm), ("running_var", rv), ("weight", weight), ("bias", bias)):
         v = _array(v)
         if v is None:
@@ -231,14 +238,25 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, mode="across_
     within_channel, for pixel (h, w) of each channel, r = (size-1)/2, zero padding r:
         b_hw = a_hw / (k + alpha/size^2 * sum_{|i-h| <= r, |j-w| <= r} a_ij^2) ^ beta
     """
+    size = check_lrn_args("local_response_norm", size, mode)
+    return _local_response_norm(input, size, alpha, beta, k, mode)
+
+
+def check_lrn_args(where, size, mode) -> int:
+    """LRN's window arguments, checked once where the user gives them; returns size as an int."""
     if mode not in LRN_MODES:
-        raise ValueError(f"local_response_norm: mode={mode!r} must be one of {LRN_MODES}")
+        raise ValueError(f"{where}: mode={mode!r} must be one of {LRN_MODES}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"local_response_norm: size={size!r} must be a positive int")
+        raise ValueError(f"{where}: size={size!r} must be a positive int")
     if mode == "within_channel" and size % 2 == 0:
-        raise ValueError(f"local_response_norm: size={size} must be odd for mode='within_channel' "
+        raise ValueError(f"{where}: size={size} must be odd for mode='within_channel' "
                          "(the window is centred on each pixel, as in Caffe)")
+    return int(size)
+
+
+def _local_response_norm(input, size, alpha, beta, k, mode):
+    """local_response_norm with its arguments already checked; only the input's shape is."""
     if input.ndim < 3:
         raise ValueError(f"local_response_norm expects input of shape (N, C, *) with at least 3 dims, "
                          f"got shape {input.shape}")
-    return LocalResponseNormFn(int(size), alpha, beta, k, mode)(input)
+    return LocalResponseNormFn(size, alpha, beta, k, mode)(input)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
-from ..functional.normalization import LRN_MODES
+from ..functional.normalization import _batch_norm, _local_response_norm, check_lrn_args
 from ..tensor import Tensor
 from ..checks import float_dtype, int_arg
 from .module import Module, Parameter
@@ -59,8 +58,8 @@ class _BatchNorm(Module):
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.data)
         use_batch_stats = self.training or self.running_mean is None
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            use_batch_stats, factor, self.eps)
+        return _batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,  # eps checked once
+                           use_batch_stats, factor, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -85,15 +84,11 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0, mode="across_channels"):
         super().__init__()
-        self.size = int_arg("LocalResponseNorm", "size", size)
-        if mode not in LRN_MODES:
-            raise ValueError(f"LocalResponseNorm: mode={mode!r} must be one of {LRN_MODES}")
-        if mode == "within_channel" and self.size % 2 == 0:
-            raise ValueError(f"LocalResponseNorm: size={size} must be odd for mode='within_channel'")
+        self.size = check_lrn_args("LocalResponseNorm", size, mode)
         self.alpha, self.beta, self.k, self.mode = float(alpha), float(beta), float(k), mode
 
     def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.mode)
+        return _local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.mode)  # args checked once
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, mode={self.mode!r}"
