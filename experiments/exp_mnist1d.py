@@ -15,11 +15,12 @@ Schedules, all with Adam (batch 100, weight decay 0):
 
 * ``reference``: the reference recipe, Adam lr 1e-2 fixed, 6,000 steps, sequential batches
   (``notebooks/train.py``: batch i is samples 100 i mod 4000), evaluated every 250 steps;
-* ``triangular``: the CLR triangle between bounds from an LR range test (a linear sweep from 0; max_lr
-  where the accuracy stops rising, base_lr = max_lr / 4 as the CLR paper allows), step size = steps / 16 (8 cycles; 375 steps = 9.4 epochs, inside the
+* ``triangular``: the CLR triangle between the bounds of ``clr.find_bounds`` (untouched: its exp probe,
+  linear test on a held-out tenth of the training set, safety margin and stability check; base_lr =
+  max_lr / 4 is its default), step size = steps / 16 (8 cycles; 375 steps = 9.4 epochs, inside the
   paper's 2-10 epochs);
 * ``one_cycle``: Smith's 1cycle, three phases with linear ramps (PyTorch's ``three_phase=True``):
-  max_lr from the same range test, start at max_lr / 10 (Smith: "max/10-20 when one cycle is used"),
+  max_lr from the same find_bounds call, start at max_lr / 10 (Smith: "max/10-20 when one cycle is used"),
   45 % of the steps up, 45 % down, then 10 % annihilating to max_lr / 1000; Adam's beta1 cycled
   0.95 -> 0.85 -> 0.95 inversely to the lr (cyclical momentum).
 
@@ -44,7 +45,6 @@ import numpy as np
 
 
 from clr import policies as P
-from clr.range_test import lr_range_test
 from clr.lab import models
 from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
@@ -90,30 +90,47 @@ OPTIMIZERS: dict[str, Callable] = {
 }
 
 
-def bounds_from_range_test(model_name: str, optimizer: str, data, *, end_lr: float, num_iter: int,
-                           batch_size: int = 100, seed: int = 0, weight_decay: float | None = None,
-                           base_ratio: float = 4.0):
-    """A linear LR range test from 0 to ``end_lr`` (the CLR paper's, section 3.3) and its bounds.
+def holdout_split(x, y, seed: int):
+    """(fit, validation) split of a training set for find_bounds: a seeded tenth (at most 1,000) held out.
 
-    max_lr comes from the accuracy reading (clr.suggest 'accuracy': where the smoothed batch accuracy
-    stops rising) or, if the curve shows no clear rise, from fastai's 'valley' rule on the smoothed
-    loss; base_lr = max_lr / base_ratio (the paper's "1/3 or 1/4 of max_lr": a sweep from 0 starts at
-    chance level, and its noise fools the "starts to rise" reading). Returns ``(bounds, result)``.
+    The same rule as the demo's (clr.lab.demo.holdout), so that find_bounds reads a held-out accuracy
+    and never sees the test set.
     """
+    n = len(x)
+    n_val = min(1000, n // 10)
+    order = np.random.default_rng([seed, 1]).permutation(n)
+    val, fit = order[:n_val], order[n_val:]
+    return (x[fit], y[fit]), (x[val], y[val])
+
+
+def bounds_from_find_bounds(model_name: str, optimizer: str, data, *, num_iter: int, batch_size: int = 100,
+                            seed: int = 0, weight_decay: float | None = None):
+    """``clr.find_bounds`` on a fresh model + optimizer, untouched; returns ``(bounds dict, clr Bounds)``.
+
+    find_bounds trains on nine tenths of the training set (shuffled batches) and reads the held-out
+    tenth (``holdout_split``) in its linear test; the optimizer is the one the experiment trains with
+    (same weight decay). Its defaults decide everything else: the exponential probe 1e-7 -> 10, the
+    safety margin, the stability check and base_lr = max_lr / 4. No range end, factor or fix-up is
+    chosen here. A curve without signal raises find_bounds' ValueError, naming the model and optimizer.
+    """
+    import clr
     x_train, y_train = data[0], data[1]
+    (x_fit, y_fit), (x_val, y_val) = holdout_split(x_train, y_train, seed)
     model = MODELS[model_name](seed)
     params = model.parameters() if weight_decay is None else [{"params": list(model.parameters()),
                                                                 "weight_decay": weight_decay}]
     opt = OPTIMIZERS[optimizer](params, 0.0)
-    loader = make_loader(x_train, y_train, batch_size, seed, shuffle=True)
-    result = lr_range_test(model, opt, loader, start_lr=0.0, end_lr=end_lr, num_iter=num_iter,
-                           step_mode="linear", diverge_th=None)
+    loader = make_loader(x_fit, y_fit, batch_size, seed, shuffle=True)
+    start = time.perf_counter()
     try:
-        b = result.suggest("accuracy", base_ratio=base_ratio)
-    except ValueError:
-        b = result.suggest("valley", base_ratio=base_ratio)
-    return {"base_lr": b.base_lr, "max_lr": b.max_lr, "method": f"{b.method}, base = max / {base_ratio:g}",
-            "range_end_lr": end_lr, "range_iterations": num_iter}, result
+        b = clr.find_bounds(model, opt, loader, val_loader=[(x_val, y_val)], num_iter=num_iter)
+    except ValueError as e:
+        raise ValueError(f"find_bounds found no bounds for {model_name} + {optimizer}: {e}") from None
+    return {"base_lr": b.base_lr, "max_lr": b.max_lr, "method": "find_bounds",
+            "iterations": int(b.details["iterations"]), "num_iter": num_iter, "seed": seed,
+            "held_out": len(x_val), "lr_low": b.details["lr_low"], "lr_stop": b.details["lr_stop"],
+            "reading": b.details["reading"], "why": list(b.details["why"]),
+            "seconds": time.perf_counter() - start}, b
 
 
 def run_training(model_name: str, optimizer: str, lr0: float, schedule, data, *, seed: int,
@@ -166,25 +183,45 @@ def plot_accuracy(curves: dict, path: Path, title: str, ylabel: str = "test accu
 
 
 def plot_range_tests(results: dict, path: Path, title: str):
-    """results: {label: (RangeTestResult, bounds dict)} -> one accuracy-vs-lr panel per label."""
+    """results: {label: clr Bounds from find_bounds} -> per label, its exponential probe and its linear test.
+
+    Left: the probe's smoothed training loss against lr (log axis), with lr_low and lr_stop. Right: the
+    linear test's held-out accuracy (training loss if there is none) and the bounds, with the reading.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from clr.suggest import default_window, moving_average
     n = len(results)
-    fig, axes = plt.subplots(n, 1, figsize=(7, 2.4 * n), dpi=100, squeeze=False)
-    for ax, (label, (result, bounds)) in zip(axes[:, 0], results.items()):
-        acc = result.train_acc
-        ax.plot(result.lrs, acc, color="C2", alpha=0.3, linewidth=0.8)
-        ax.plot(result.lrs, moving_average(acc, default_window(len(acc))), color="C2", linewidth=1.8)
-        ax.axvspan(bounds["base_lr"], bounds["max_lr"], color="C4", alpha=0.15)
-        ax.axvline(bounds["base_lr"], color="C4", linestyle="--")
-        ax.axvline(bounds["max_lr"], color="C4")
-        ax.set_ylabel("batch acc.")
-        ax.set_title(f"{label}: bounds {bounds['base_lr']:.3g} - {bounds['max_lr']:.3g} ({bounds['method']})",
-                     fontsize="small")
-        ax.grid(True, alpha=0.3)
-    axes[-1, 0].set_xlabel("learning rate (linear sweep)")
+    fig, axes = plt.subplots(n, 2, figsize=(10, 2.5 * n), dpi=100, squeeze=False)
+    for (ax_p, ax_s), (label, b) in zip(axes, results.items()):
+        d = b.details
+        probe, sweep = d["probe"], d["sweep"]
+        ax_p.semilogx(probe.lrs, probe.losses, color="C0", alpha=0.25, linewidth=0.8)
+        ax_p.semilogx(probe.lrs, probe.smoothed_losses, color="C0", linewidth=1.5)
+        ax_p.axvline(d["lr_low"], color="C1", linestyle="--", label=f"lowest loss {d['lr_low']:.3g}")
+        if d["lr_stop"]:
+            ax_p.axvline(d["lr_stop"], color="C3", linestyle=":", label=f"breakdown {d['lr_stop']:.3g}")
+        ax_p.axvspan(b.base_lr, b.max_lr, color="C4", alpha=0.2)
+        head = float(np.nanmax(probe.smoothed_losses[: max(3, len(probe) // 10)]))
+        ax_p.set_ylim(0.9 * float(np.nanmin(probe.smoothed_losses)), 1.3 * head)
+        ax_p.set_ylabel("train loss")
+        ax_p.set_title(f"{label}: exponential probe", fontsize="small")
+        ax_p.legend(fontsize="x-small")
+        ax_p.grid(True, alpha=0.3)
+        if sweep.val_acc is not None and len(sweep.val_lrs):
+            ax_s.plot(sweep.val_lrs, 100 * np.asarray(sweep.val_acc), "o-", color="C2", markersize=2.5)
+            ax_s.set_ylabel("held-out acc. %")
+        else:
+            ax_s.plot(sweep.lrs, sweep.smoothed_losses, color="C0")
+            ax_s.set_ylabel("train loss")
+        ax_s.axvline(d["reading"], color="C1", linestyle="--", label=f"reading {d['reading']:.3g}")
+        ax_s.axvspan(b.base_lr, b.max_lr, color="C4", alpha=0.2)
+        ax_s.axvline(b.max_lr, color="C4", label=f"bounds {b.base_lr:.3g} - {b.max_lr:.3g}")
+        ax_s.set_title(f"{label}: linear test (find_bounds, {d['iterations']} steps in all)", fontsize="small")
+        ax_s.legend(fontsize="x-small")
+        ax_s.grid(True, alpha=0.3)
+    axes[-1, 0].set_xlabel("learning rate (exponential probe)")
+    axes[-1, 1].set_xlabel("learning rate (linear test)")
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
     saved = save_figure(fig, path)
@@ -201,7 +238,7 @@ def common_args(p: argparse.ArgumentParser, name: str, iterations: int, seeds=(0
     p.add_argument("--iterations", type=int, default=iterations, help=f"training steps (default {iterations})")
     p.add_argument("--eval-every", type=int, default=250, help="evaluate every this many steps (default 250)")
     p.add_argument("--range-iters", type=int, default=400,
-                   help="steps of each LR range test (default 400 = 10 epochs)")
+                   help="training steps clr.find_bounds may take (its num_iter; default 400 = 10 epochs)")
     p.add_argument("--workers", type=int, default=None,
                    help="trainings run side by side, one process each (default: one per core; 1: one after "
                         "another in this process); the results are the same")
@@ -209,7 +246,7 @@ def common_args(p: argparse.ArgumentParser, name: str, iterations: int, seeds=(0
 
 def check_common(p: argparse.ArgumentParser, args) -> None:
     for name in ("iterations", "eval_every", "range_iters"):
-        if getattr(args, name) < (2 if name == "range_iters" else 1):
+        if getattr(args, name) < (100 if name == "range_iters" else 1):  # find_bounds needs >= 100
             p.error(f"--{name.replace('_', '-')} is too small: {getattr(args, name)}")
     if any(s < 0 for s in args.seeds) or len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds must be distinct integers >= 0; got {args.seeds}")
@@ -227,15 +264,13 @@ def metadata(argv, script: str, seeds) -> dict:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="MNIST-1D benchmark (logistic, residual MLP, CNN) with the reference recipe (Adam 1e-2), "
-                    "then with CLR (triangular Adam, bounds from a range test) and one-cycle.")
+                    "then with CLR (triangular Adam, bounds from clr.find_bounds) and one-cycle.")
     common_args(p, NAME, 6000)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models to run")
     p.add_argument("--cycles", type=int, default=8, help="triangular cycles in the budget (default 8)")
-    p.add_argument("--range-max-lr", type=float, default=0.05,
-                   help="end of the linear range-test sweep for Adam (default 0.05)")
     args = p.parse_args(argv)
     if args.quick:
-        args.seeds, args.iterations, args.eval_every, args.range_iters = args.seeds[:1], 40, 20, 30
+        args.seeds, args.iterations, args.eval_every, args.range_iters = args.seeds[:1], 40, 20, 100
         args.cycles = 2
     check_common(p, args)
     if 2 * args.cycles > args.iterations:
@@ -251,12 +286,11 @@ def main(argv=None) -> dict:
     rows, curves, range_tests, bounds_by_model = [], {}, {}, {}
     cells = []
     for model_name in args.models:
-        bounds, result = bounds_from_range_test(model_name, "adam", data, end_lr=args.range_max_lr,
-                                                num_iter=args.range_iters)
+        bounds, found = bounds_from_find_bounds(model_name, "adam", data, num_iter=args.range_iters)
         bounds_by_model[model_name] = bounds
-        range_tests[model_name] = (result, bounds)
+        range_tests[model_name] = found
         print(f"{model_name}: Adam bounds {bounds['base_lr']:.4g} .. {bounds['max_lr']:.4g} ({bounds['method']})",
-              flush=True)
+              *bounds["why"], sep="\n    ", flush=True)
         for schedule_name in SCHEDULES:
             momentum = None
             if schedule_name == "reference":
@@ -290,15 +324,16 @@ def main(argv=None) -> dict:
     figures = [plot_accuracy(curves, out / "accuracy_curves.png",
                              f"MNIST-1D, Adam: reference (lr 1e-2) vs triangular vs one-cycle, mean over seeds "
                              f"{args.seeds}"),
-               plot_range_tests(range_tests, out / "range_tests.png", "LR range tests, Adam (linear sweep from 0)")]
-    for model_name, (result, _) in range_tests.items():
-        result.to_json(out / f"range_test_{model_name}.json")
+               plot_range_tests(range_tests, out / "range_tests.png", "clr.find_bounds, Adam")]
+    for model_name, found in range_tests.items():
+        found.details["probe"].to_json(out / f"find_bounds_{model_name}_probe.json")
+        found.details["sweep"].to_json(out / f"find_bounds_{model_name}_linear.json")
     settings = {"dataset": "MNIST-1D (embedded default: 4000 train / 1000 test)" + (" [quick subset]" if args.quick else ""),
                 "optimizer": "Adam (betas 0.9, 0.999), weight decay 0", "batch_size": 100,
                 "batches": "sequential (reference code)", "iterations": args.iterations, "eval_every": args.eval_every,
                 "step_size": step_size, "cycles": args.cycles, "bounds": bounds_by_model,
-                "range_test": {"start_lr": 0.0, "end_lr": args.range_max_lr, "iterations": args.range_iters,
-                               "step_mode": "linear", "reading": "accuracy (fallback valley)"},
+                "find_bounds": {"num_iter": args.range_iters, "val_loader": "a seeded tenth of the training set",
+                                "options": "defaults, untouched"},
                 "one_cycle": "three-phase linear, pct_start 0.45, div 10, final div 100, beta1 0.95-0.85",
                 "quick": args.quick}
     payload = {"meta": metadata(argv, "exp_mnist1d.py", args.seeds), "settings": settings,

@@ -9,13 +9,14 @@ epochs against 99.03 % in 85 epochs with the inv/step policy).
 iterations per epoch, batch 100, shuffled batches), SGD with momentum (PyTorch form), weight decay
 1e-4 (the super-convergence solvers' value). Budget N = ``--iterations`` (default 8,000 = 200 epochs).
 
-* ``range test``: linear sweep from 0 to ``--range-max-lr`` over 10 epochs, momentum 0.9; max_lr where
-  the smoothed batch accuracy stops rising;
-* ``fixed``: a constant lr, tuned over ``--fixed-grid`` (multiples of the range test's max_lr) by final
-  test accuracy. Tuning on the test set flatters the baseline, so the comparison is conservative;
+* ``bounds``: ``clr.find_bounds`` on the CNN with this optimizer (momentum 0.9, weight decay 1e-4),
+  untouched (``exp_mnist1d.bounds_from_find_bounds``); its max_lr is the one-cycle peak;
+* ``fixed``: a constant lr, tuned over ``--fixed-grid`` (absolute lrs, half-decade steps, so that the
+  baseline does not depend on the bounds under test) by final test accuracy. Tuning on the test set
+  flatters the baseline, so the comparison is conservative;
 * ``multistep``: the tuned fixed lr, divided by 10 at 62.5 % and 87.5 % of N (the super-convergence
   baseline's 50k and 70k of 80k), momentum 0.9;
-* ``one_cycle`` at N, N/2 and N/4 (peak = ``--max-lr-scale`` x max_lr, default 1): Smith's 1cycle,
+* ``one_cycle`` at N, N/2 and N/4 (peak = find_bounds' max_lr): Smith's 1cycle,
   three linear phases (PyTorch ``three_phase=True``):
   max_lr / 10 -> max_lr over 45 % of the steps, back over 45 %, then down to max_lr / 1000;
   momentum 0.95 -> 0.85 -> 0.95 (cyclical momentum).
@@ -35,7 +36,7 @@ from pathlib import Path
 from clr import policies as P
 from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import aggregate, write_csv, write_json
-from exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,
+from exp_mnist1d import (bounds_from_find_bounds, check_common, common_args, load_data,
                                      metadata, plot_accuracy, plot_range_tests, run_training,
                                      smith_one_cycle)
 from clr.lab.train import iterations_to_reach
@@ -52,24 +53,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         description="One-cycle at the full, half and quarter budget vs a tuned fixed lr and a multistep "
                     "schedule, MNIST-1D CNN with SGD + momentum.")
     common_args(p, NAME, 8000)
-    p.add_argument("--range-max-lr", type=float, default=1.0, help="end of the linear range-test sweep (default 1.0)")
-    p.add_argument("--max-lr-scale", type=float, default=1.0,
-                   help="one-cycle peak = this x the range test's max_lr (default 1; 0.5 for a safety margin)")
-    p.add_argument("--fixed-grid", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0],
-                   help="fixed lrs tried, as multiples of the range test's max_lr (default 0.03 0.1 0.3 1)")
+    p.add_argument("--fixed-grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3],
+                   help="fixed lrs tried for the tuned baseline (default 0.01 0.03 0.1 0.3)")
     p.set_defaults(eval_every=200)
     args = p.parse_args(argv)
     if args.quick:
-        args.seeds, args.iterations, args.eval_every, args.range_iters = args.seeds[:1], 40, 10, 30
+        args.seeds, args.iterations, args.eval_every, args.range_iters = args.seeds[:1], 40, 10, 100
         args.fixed_grid = args.fixed_grid[:2]
     check_common(p, args)
     if args.iterations % (4 * args.eval_every):
         p.error(f"--iterations ({args.iterations}) must be a multiple of 4 x --eval-every ({args.eval_every}), so "
                 "that the quarter budget ends on an evaluation")
-    if not 0 < args.max_lr_scale <= 1:
-        p.error(f"--max-lr-scale must be in (0, 1]; got {args.max_lr_scale}")
-    if any(m <= 0 for m in args.fixed_grid):
-        p.error(f"--fixed-grid multiples must be > 0; got {args.fixed_grid}")
+    if any(m <= 0 for m in args.fixed_grid) or len(set(args.fixed_grid)) != len(args.fixed_grid):
+        p.error(f"--fixed-grid lrs must be distinct and > 0; got {args.fixed_grid}")
     return args
 
 
@@ -91,11 +87,9 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     data = load_data(args.quick)
     n = args.iterations
-    bounds, result = bounds_from_range_test("cnn", "sgd", data, end_lr=args.range_max_lr, num_iter=args.range_iters,
-                                            weight_decay=WEIGHT_DECAY)
-    read_max = bounds["max_lr"]
-    max_lr = args.max_lr_scale * read_max  # the one-cycle peak
-    print(f"range test: max_lr {read_max:.4g} ({bounds['method']}); one-cycle peak {max_lr:.4g}", flush=True)
+    bounds, found = bounds_from_find_bounds("cnn", "sgd", data, num_iter=args.range_iters, weight_decay=WEIGHT_DECAY)
+    max_lr = bounds["max_lr"]  # the one-cycle peak, as find_bounds gave it
+    print(f"find_bounds: max_lr {max_lr:.4g} (the one-cycle peak)", *bounds["why"], sep="\n    ", flush=True)
 
     def cells(lr0, schedule, budget, momentum=None):
         return [dict(lr0=lr0, schedule=schedule, data=data, seed=seed, iterations=budget,
@@ -103,7 +97,7 @@ def main(argv=None) -> dict:
 
     # 1. the fixed-lr grid and the one-cycle runs at N, N/2, N/4 (they need only the range test),
     # all at once over the cores (clr.lab.grid.run_grid; the results are those of one after another)
-    groups = {("fixed-grid", mult * read_max, n): cells(mult * read_max, None, n) for mult in args.fixed_grid}
+    groups = {("fixed-grid", lr, n): cells(lr, None, n) for lr in args.fixed_grid}
     for frac in FRACTIONS:
         budget = int(n * frac)
         policy, momentum = smith_one_cycle(max_lr, budget)
@@ -152,14 +146,15 @@ def main(argv=None) -> dict:
     figures = [plot_accuracy(curves, out / "accuracy_curves.png",
                              f"MNIST-1D CNN, SGD: one-cycle vs tuned fixed (lr {best_lr:.3g}) and multistep; "
                              f"seeds {args.seeds}"),
-               plot_range_tests({"SGD momentum 0.9": (result, bounds)}, out / "range_test.png",
-                                "LR range test, MNIST-1D CNN (linear sweep)")]
-    result.to_json(out / "range_test.json")
+               plot_range_tests({"SGD momentum 0.9": found}, out / "range_test.png",
+                                "clr.find_bounds, MNIST-1D CNN, SGD")]
+    found.details["probe"].to_json(out / "find_bounds_probe.json")
+    found.details["sweep"].to_json(out / "find_bounds_linear.json")
     settings = {"dataset": "MNIST-1D (embedded default)" + (" [quick subset]" if args.quick else ""),
                 "model": "MNIST-1D CNN", "optimizer": f"SGD momentum {MOMENTUM} (PyTorch form), weight decay "
                 f"{WEIGHT_DECAY}", "batch_size": 100, "batches": "shuffled", "iterations": n,
-                "eval_every": args.eval_every, "range_test": bounds, "max_lr_scale": args.max_lr_scale,
-                "max_lr": max_lr, "fixed_grid": [m * read_max for m in args.fixed_grid], "tuned_fixed_lr": best_lr,
+                "eval_every": args.eval_every, "bounds": bounds, "max_lr": max_lr,
+                "fixed_grid": list(args.fixed_grid), "tuned_fixed_lr": best_lr,
                 "multistep": multistep.to_dict(),
                 "one_cycle": {int(n * f): smith_one_cycle(max_lr, int(n * f))[0].to_dict() for f in FRACTIONS},
                 "one_cycle_momentum": "0.95 -> 0.85 -> 0.95, three phases", "quick": args.quick}

@@ -10,9 +10,10 @@ for most solvers (AdaGrad gains, RMSprop and ADAM lose a little at 25k).
 default MNIST-1D set (4,000 training signals, 40 iterations per epoch, batch 100, sequential batches
 as in the MNIST-1D reference code), instead of cifar10_full on CIFAR-10. Per optimizer:
 
-1. a linear LR range test from 0 to ``RANGE_ENDS[optimizer]`` (400 steps = 10 epochs), max_lr where the
-   smoothed batch accuracy stops rising, base_lr = max_lr / 4 (the paper's "1/3 or 1/4"); both
-   optionally times ``--bounds-scale``;
+1. bounds from ``clr.find_bounds`` with this optimizer, untouched (``exp_mnist1d.bounds_from_find_bounds``:
+   the same defaults for every optimizer, a held-out tenth of the training set for its linear test,
+   base_lr = max_lr / 4). An optimizer for which find_bounds refuses (no usable signal) is reported
+   as refused and not trained;
 2. ``fixed`` at base_lr for the whole budget N (default 5,600 iterations = 140 epochs);
 3. ``triangular`` between the bounds, step size 200 (5 epochs), for the same N. Its accuracy at
    iteration 2,000 (the end of its 5th cycle, 36 % of N) stands for the paper's 25k column
@@ -35,14 +36,12 @@ from pathlib import Path
 from clr import policies as P
 from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import aggregate, write_csv, write_json
-from exp_mnist1d import (bounds_from_range_test, check_common, common_args, load_data,
+from exp_mnist1d import (bounds_from_find_bounds, check_common, common_args, load_data,
                                      metadata, plot_accuracy, plot_range_tests, run_training)
 from clr.lab.train import iterations_to_reach
 
 NAME = "optimizers"
 OPTIMIZER_NAMES = ("nesterov", "adam", "rmsprop", "adagrad", "adadelta")
-#: end of each optimizer's linear range-test sweep: a few times the lr where training is known to break
-RANGE_ENDS = {"nesterov": 0.5, "adam": 0.05, "rmsprop": 0.02, "adagrad": 0.5, "adadelta": 20.0}
 # The paper's Table 3 (CIFAR-10): optimizer -> (bounds, fixed 70k, triangular 25k, triangular 70k)
 PAPER_TABLE3 = {"nesterov": ("0.001-0.006", 82.1, 81.3, None), "adam": ("0.0005-0.002", 81.4, 79.8, 81.1),
                 "rmsprop": ("0.0001-0.0003", 75.2, 72.8, 75.1), "adagrad": ("0.003-0.035", 74.6, 76.0, None),
@@ -58,19 +57,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--early", type=int, default=2000,
                    help="the 'short budget' point read off the triangular runs (default 2000 = 5 cycles, "
                         "36 %% of 5600 like the paper's 25k of 70k)")
-    p.add_argument("--bounds-scale", type=float, default=1.0,
-                   help="multiply both range-test bounds by this (default 1; 0.5 for a safety margin)")
     p.add_argument("--optimizers", nargs="+", default=list(OPTIMIZER_NAMES), choices=OPTIMIZER_NAMES)
     p.set_defaults(eval_every=200)
     args = p.parse_args(argv)
     if args.quick:
-        args.seeds, args.iterations, args.eval_every, args.range_iters = args.seeds[:1], 40, 10, 30
+        args.seeds, args.iterations, args.eval_every, args.range_iters = args.seeds[:1], 40, 10, 100
         args.step_size, args.early = 10, 20
     check_common(p, args)
     if args.step_size < 1 or not 0 < args.early <= args.iterations:
         p.error(f"need --step-size >= 1 and 0 < --early <= --iterations; got {args.step_size}, {args.early}")
-    if not 0 < args.bounds_scale <= 1:
-        p.error(f"--bounds-scale must be in (0, 1]; got {args.bounds_scale}")
     if args.early % args.eval_every or args.iterations % args.eval_every:
         p.error(f"--early ({args.early}) and --iterations ({args.iterations}) must be multiples of --eval-every "
                 f"({args.eval_every}) so that the accuracy is measured there")
@@ -88,17 +83,18 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     out = Path(args.out)
     data = load_data(args.quick)
-    rows, curves, range_tests, bounds_by_opt = [], {}, {}, {}
+    rows, curves, range_tests, bounds_by_opt, refused = [], {}, {}, {}, {}
     cells = []
     for opt_name in args.optimizers:
-        bounds, result = bounds_from_range_test("cnn", opt_name, data, end_lr=RANGE_ENDS[opt_name],
-                                                num_iter=args.range_iters)
-        if args.bounds_scale != 1.0:
-            bounds = {**bounds, "base_lr": args.bounds_scale * bounds["base_lr"],
-                      "max_lr": args.bounds_scale * bounds["max_lr"],
-                      "method": f"{bounds['method']}, both x {args.bounds_scale:g}"}
-        bounds_by_opt[opt_name], range_tests[opt_name] = bounds, (result, bounds)
-        print(f"{opt_name}: bounds {bounds['base_lr']:.4g} .. {bounds['max_lr']:.4g} ({bounds['method']})", flush=True)
+        try:
+            bounds, found = bounds_from_find_bounds("cnn", opt_name, data, num_iter=args.range_iters)
+        except ValueError as e:  # find_bounds saw no usable signal: reported, not trained, not patched
+            refused[opt_name] = str(e)
+            print(f"{opt_name}: {e}", flush=True)
+            continue
+        bounds_by_opt[opt_name], range_tests[opt_name] = bounds, found
+        print(f"{opt_name}: bounds {bounds['base_lr']:.4g} .. {bounds['max_lr']:.4g} ({bounds['method']})",
+              *bounds["why"], sep="\n    ", flush=True)
         triangular = P.Triangular(bounds["base_lr"], bounds["max_lr"], args.step_size)
         for seed in args.seeds:
             for policy_name, schedule in (("fixed", None), ("triangular", triangular)):
@@ -109,7 +105,7 @@ def main(argv=None) -> dict:
     # every (optimizer, seed, policy) training at once, over the cores; results in the order above
     results = run_grid(run_training, cells, workers=args.workers, progress=print_progress)
     runs = {(c["optimizer"], c["seed"], c["label"]): r for c, r in zip(cells, results)}
-    for opt_name in args.optimizers:
+    for opt_name in bounds_by_opt:
         bounds = bounds_by_opt[opt_name]
         for seed in args.seeds:
             target = runs[(opt_name, seed, "fixed")]["final_acc"]
@@ -135,16 +131,17 @@ def main(argv=None) -> dict:
     write_csv(out / "summary.csv", summary)
     figures = [plot_accuracy(curves, out / "accuracy_curves.png",
                              f"MNIST-1D CNN: fixed (lower bound) vs triangular, per optimizer; seeds {args.seeds}"),
-               plot_range_tests(range_tests, out / "range_tests.png", "LR range tests, MNIST-1D CNN (linear sweeps)")]
-    for opt_name, (result, _) in range_tests.items():
-        result.to_json(out / f"range_test_{opt_name}.json")
+               plot_range_tests(range_tests, out / "range_tests.png", "clr.find_bounds, MNIST-1D CNN, per optimizer")]
+    for opt_name, found in range_tests.items():
+        found.details["probe"].to_json(out / f"find_bounds_{opt_name}_probe.json")
+        found.details["sweep"].to_json(out / f"find_bounds_{opt_name}_linear.json")
     settings = {"dataset": "MNIST-1D (embedded default)" + (" [quick subset]" if args.quick else ""),
                 "model": "MNIST-1D CNN (5,210 parameters)", "batch_size": 100, "batches": "sequential",
                 "iterations": args.iterations, "iterations_per_epoch": 40, "early_point": args.early,
                 "step_size": args.step_size, "eval_every": args.eval_every, "bounds": bounds_by_opt,
-                "bounds_scale": args.bounds_scale,
-                "range_test": {"start_lr": 0.0, "end_lr": {k: RANGE_ENDS[k] for k in args.optimizers},
-                               "iterations": args.range_iters, "step_mode": "linear"},
+                "find_bounds_refused": refused,
+                "find_bounds": {"num_iter": args.range_iters, "val_loader": "a seeded tenth of the training set",
+                                "options": "defaults, untouched, the same for every optimizer"},
                 "optimizers": {"nesterov": "SGD momentum 0.9, Nesterov, Caffe form", "adam": "betas (0.9, 0.999)",
                                "rmsprop": "alpha 0.99", "adagrad": "eps 1e-10", "adadelta": "rho 0.9"},
                 "quick": args.quick}

@@ -17,10 +17,10 @@ exp             max_lr * gamma**it  (Caffe's exp policy, started at the upper bo
 decay           max_lr down to base_lr linearly over s iterations, then base_lr
 ==============  ==========================================================================
 
-The bounds come from an LR range test (linear sweep from 0, section 3.3): max_lr where the smoothed
-accuracy stops rising (clr.suggest's 'accuracy' rule) and base_lr = max_lr / 4, the paper's
-alternative ("1/3 or 1/4 of max_lr"). The automatic "starts to rise" reading is fooled by the noisy,
-chance-level start of a sweep from 0 (``--base-ratio 0`` uses it anyway).
+The bounds come from ``clr.find_bounds``, untouched: an exponential probe, the paper's linear test
+(section 3.3) read on a held-out tenth of the training set, a safety margin and a stability check;
+base_lr = max_lr / 4 (its default, the paper's "1/3 or 1/4 of max_lr"). ``--base-lr``/``--max-lr``
+skip it.
 
 **The budget is scaled down** (CPU only): every policy trains for ``--iterations`` (default 1,800 = 3
 epochs, against the paper's 140 epochs), and the step size is ``iterations / 8`` (4 cycles, the paper's
@@ -53,7 +53,6 @@ import numpy as np
 
 import tinynet as tn
 from clr import policies as P
-from clr.range_test import RangeTestResult, lr_range_test
 from clr.lab import models
 from clr.lab.grid import print_progress, run_grid
 from clr.lab.records import (aggregate, curve_mean_std, describe_machine,
@@ -159,7 +158,7 @@ def make_policy(name: str, base_lr: float, max_lr: float, step_size: int, gamma:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="CLR paper Table 1 analogue: six lr policies on Fashion-MNIST with Caffe's cifar10_full "
-                    "adapted to 1x28x28 and Caffe's solver. Bounds from an LR range test.")
+                    "adapted to 1x28x28 and Caffe's solver. Bounds from clr.find_bounds.")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run of a few seconds: tiny subsets, batch 20, a handful of iterations")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
@@ -174,13 +173,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="test images used by the evaluations during training (a fixed random subset; default "
                         "3000); the final accuracy is also measured on the whole test set")
     p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100, the paper's)")
-    p.add_argument("--range-iters", type=int, default=400, help="iterations of the LR range test (default 400)")
-    p.add_argument("--range-max-lr", type=float, default=0.03, help="end of the linear range-test sweep (default 0.03)")
-    p.add_argument("--base-ratio", type=float, default=4.0,
-                   help="base_lr = max_lr / base-ratio, the paper's alternative reading (default 4); 0 reads "
-                        "base_lr off the accuracy curve as well")
-    p.add_argument("--base-lr", type=float, default=None, help="skip the range test: use this lower bound (needs --max-lr)")
-    p.add_argument("--max-lr", type=float, default=None, help="skip the range test: use this upper bound")
+    p.add_argument("--range-iters", type=int, default=400,
+                   help="training steps clr.find_bounds may take (its num_iter, >= 100; default 400)")
+    p.add_argument("--base-lr", type=float, default=None, help="skip find_bounds: use this lower bound (needs --max-lr)")
+    p.add_argument("--max-lr", type=float, default=None, help="skip find_bounds: use this upper bound")
     p.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES, help="policies to run")
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder with the Fashion-MNIST IDX files (default: tinynet.data's search path)")
@@ -199,22 +195,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick:
         args.seeds = args.seeds[:1]
         args.iterations, args.cycles, args.eval_every = 8, 1, 4
-        args.eval_samples, args.batch_size, args.range_iters = 100, 20, 10
+        args.eval_samples, args.batch_size, args.range_iters = 100, 20, 100
         args.train_samples = args.train_samples or 400
         args.test_samples = args.test_samples or 200
     for name in ("iterations", "cycles", "eval_every", "eval_samples", "batch_size", "range_iters"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
-    if args.range_iters < 2:
-        p.error("--range-iters must be >= 2")
+    if args.range_iters < 100:
+        p.error(f"--range-iters must be >= 100 (find_bounds' minimum); got {args.range_iters}")
     if (args.base_lr is None) != (args.max_lr is None):
-        p.error("give both --base-lr and --max-lr, or neither (then the range test picks them)")
+        p.error("give both --base-lr and --max-lr, or neither (then clr.find_bounds picks them)")
     if args.base_lr is not None and not 0 < args.base_lr < args.max_lr:
         p.error(f"need 0 < --base-lr < --max-lr; got {args.base_lr} and {args.max_lr}")
     if 2 * args.cycles > args.iterations:
         p.error(f"--cycles {args.cycles} needs at least {2 * args.cycles} iterations")
-    if args.base_ratio and args.base_ratio <= 1:
-        p.error(f"--base-ratio must be > 1 (or 0 to read base_lr off the curve); got {args.base_ratio}")
     try:
         args.seeds = seed_list(args.seeds)
     except ValueError as e:
@@ -241,51 +235,49 @@ def build_model(seed: int, device: str):
     return models.cifar10_full(rng=seed, in_channels=1, size=28).to(device)
 
 
-def range_test(args, data, out: Path) -> dict:
-    """The paper's LR range test (linear sweep from 0, accuracy reading), seed 0 of the model."""
+def bounds_from_find_bounds(args, data, out: Path) -> dict:
+    """``clr.find_bounds`` on seed 0 of the model with Caffe's solver, untouched; saved and reused.
+
+    find_bounds trains on the training set less a seeded held-out part (``exp_mnist1d.holdout_split``:
+    a tenth, at most 1,000 images) and reads that part's accuracy in its linear test; its defaults
+    decide the rest (exp probe 1e-7 -> 10, safety margin, stability check, base_lr = max_lr / 4).
+    A curve without signal stops the script with find_bounds' message (give --base-lr/--max-lr to
+    train anyway). Writes ``find_bounds.json`` (both sweeps) and ``find_bounds.png``.
+    """
+    import clr
+    from clr.range_test import RangeTestResult
+    from clr.suggest import Bounds
+    from exp_mnist1d import holdout_split, plot_range_tests
     x_train, y_train = data[0], data[1]
 
     def compute():
+        (x_fit, y_fit), (x_val, y_val) = holdout_split(x_train, y_train, 0)
         model = build_model(0, args.device)
-        loader = DataLoader(ArrayDataset(x_train, y_train), args.batch_size, shuffle=True, seed=0)
+        loader = DataLoader(ArrayDataset(x_fit, y_fit), args.batch_size, shuffle=True, seed=0)
+        val_loader = [(x_val[i:i + args.batch_size], y_val[i:i + args.batch_size])
+                      for i in range(0, len(x_val), args.batch_size)]
         opt = caffe_sgd(model, lr=0.0)
         start = time.perf_counter()
-        result = lr_range_test(model, opt, loader, start_lr=0.0, end_lr=args.range_max_lr,
-                               num_iter=args.range_iters, step_mode="linear", diverge_th=None)
-        return {"result": result.to_dict(), "seconds": time.perf_counter() - start}
-
-    settings = {"iterations": args.range_iters, "end_lr": args.range_max_lr, "batch_size": args.batch_size,
-                "train_samples": args.train_samples}
-    saved = cached_run(out / "range_test.json", settings, compute, args.force)
-    result = RangeTestResult.from_dict(saved["result"])
-    ratio = {"base_ratio": args.base_ratio} if args.base_ratio else {}
-    try:
-        bounds = result.suggest("accuracy", **ratio)
-    except ValueError as err:  # e.g. a quick run too short to show a rise: fall back to the loss rule
-        print(f"range test: no accuracy reading ({err}); using the 'valley' loss rule", file=sys.stderr)
         try:
-            bounds = result.suggest("valley", **ratio)
-        except ValueError:  # not even that (a handful of steps): a fixed guess, quick runs only
-            bounds = None
-    if bounds is None:
-        base_lr, max_lr, method = 0.001, 0.006, "none (paper's CIFAR-10 bounds)"
-    else:
-        base_lr, max_lr, method = bounds.base_lr, bounds.max_lr, bounds.method
-    _plot_range_test(result, bounds, out / "range_test.png")
-    if args.base_ratio and bounds is not None:
-        method += f", base_lr = max_lr / {args.base_ratio:g}"
-    return {"base_lr": base_lr, "max_lr": max_lr, "method": method, "seconds": saved["seconds"]}
+            b = clr.find_bounds(model, opt, loader, val_loader=val_loader, num_iter=args.range_iters)
+        except ValueError as e:
+            raise SystemExit(f"find_bounds found no bounds: {e}. Give --base-lr and --max-lr to train anyway.")
+        d = b.details
+        return {"bounds": {"base_lr": b.base_lr, "max_lr": b.max_lr, "method": "find_bounds",
+                           "iterations": int(d["iterations"]), "num_iter": args.range_iters, "held_out": len(x_val),
+                           "lr_low": d["lr_low"], "lr_stop": d["lr_stop"], "reading": d["reading"],
+                           "why": list(d["why"])},
+                "probe": d["probe"].to_dict(), "sweep": d["sweep"].to_dict(), "seconds": time.perf_counter() - start}
 
-
-def _plot_range_test(result, bounds, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from clr.plots import plot_range_test
-    fig = plot_range_test(result, suggestions=[bounds] if bounds is not None else None,
-                          title="LR range test, cifar10_full on Fashion-MNIST (linear sweep, Caffe SGD)")
-    save_figure(fig, path)
-    plt.close(fig)
+    settings = {"find_bounds_num_iter": args.range_iters, "batch_size": args.batch_size,
+                "train_samples": args.train_samples, "holdout": "exp_mnist1d.holdout_split seed 0"}
+    saved = cached_run(out / "find_bounds.json", settings, compute, args.force)
+    bounds = {**saved["bounds"], "seconds": saved["seconds"]}
+    details = {**bounds, "probe": RangeTestResult.from_dict(saved["probe"]),
+               "sweep": RangeTestResult.from_dict(saved["sweep"])}
+    plot_range_tests({"cifar10_full, Caffe SGD": Bounds(bounds["base_lr"], bounds["max_lr"], "find_bounds", details)},
+                     out / "find_bounds.png", "clr.find_bounds, cifar10_full on Fashion-MNIST")
+    return bounds
 
 
 def run_one(args, data, policy_name: str, seed: int, bounds: dict, step_size: int, gamma: float, out: Path) -> dict:
@@ -372,7 +364,7 @@ def plot_curves(runs: dict, args, bounds, step_size, gamma, out: Path) -> list[P
     plt.close(fig)
 
     pols = {name: make_policy(name, bounds["base_lr"], bounds["max_lr"], step_size, gamma) for name in args.policies}
-    fig = plot_schedule(pols, args.iterations, title="Table 1 policies (bounds from the range test)")
+    fig = plot_schedule(pols, args.iterations, title="Table 1 policies (bounds from clr.find_bounds)")
     schedules = save_figure(fig, out / "schedules.png")
     plt.close(fig)
     return [curves, schedules]
@@ -386,7 +378,7 @@ def main(argv=None) -> dict:
     if args.base_lr is not None:
         bounds = {"base_lr": args.base_lr, "max_lr": args.max_lr, "method": "given", "seconds": 0.0}
     else:
-        bounds = range_test(args, data, out)
+        bounds = bounds_from_find_bounds(args, data, out)
     step_size = max(1, args.iterations // (2 * args.cycles))
     gamma = PAPER_GAMMA ** (PAPER_FIXED_ITERS / args.iterations)
     print(f"bounds {bounds['base_lr']:.4g} .. {bounds['max_lr']:.4g} ({bounds['method']}), step size {step_size}, "
@@ -408,8 +400,8 @@ def main(argv=None) -> dict:
                 "iterations": args.iterations, "iterations_per_epoch": math.ceil(len(data[0]) / args.batch_size),
                 "batch_size": args.batch_size, "step_size": step_size, "cycles": args.cycles, "gamma": gamma,
                 "eval_every": args.eval_every, "eval_samples": args.eval_samples, "bounds": bounds,
-                "range_test": {"iterations": args.range_iters, "start_lr": 0.0, "end_lr": args.range_max_lr,
-                               "step_mode": "linear"},
+                "find_bounds": {"num_iter": args.range_iters, "val_loader": "a seeded tenth of the training set "
+                                "(at most 1,000 images)", "options": "defaults, untouched"},
                 "train_samples": args.train_samples or len(data[0]), "quick": args.quick,
                 "policies": {p: make_policy(p, bounds["base_lr"], bounds["max_lr"], step_size, gamma).to_dict()
                              for p in args.policies}}

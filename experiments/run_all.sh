@@ -26,18 +26,13 @@ run() {  # run NAME SCRIPT ARGS...: one experiment, logged
     echo "$(date -u +%H:%M:%S) done  $name (log: $LOG_DIR/$name.log)"
 }
 
-all=(saddle mnist1d onecycle onecycle_half optimizers nesterov_half table1)
+all=(saddle mnist1d onecycle optimizers table1)
 for name in "${@:-${all[@]}}"; do
     case "$name" in
         saddle)     run saddle experiments/exp_saddle.py ;;
         mnist1d)    run mnist1d experiments/exp_mnist1d.py ;;
         onecycle)   run onecycle experiments/exp_onecycle.py ;;
         optimizers) run optimizers experiments/exp_optimizers.py ;;
-        # sensitivity runs: the same with the range test's bounds halved (docs/results.md explains why)
-        onecycle_half) run onecycle_half_max experiments/exp_onecycle.py --max-lr-scale 0.5 --fixed-grid 0.3 \
-                           --out docs/results/onecycle_half_max ;;
-        nesterov_half) run optimizers_nesterov_half experiments/exp_optimizers.py --optimizers nesterov \
-                           --bounds-scale 0.5 --out docs/results/optimizers_nesterov_half ;;
         table1)     run table1 experiments/exp_table1.py ;;
         cifar10)    run cifar10_caffe experiments/exp_cifar10_caffe.py ${CIFAR_ARGS:-} ;;
         *) echo "unknown experiment '$name'; choose from: ${all[*]} cifar10" >&2; exit 2 ;;

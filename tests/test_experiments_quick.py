@@ -96,7 +96,11 @@ def test_help_mentions_the_common_flags(script, capsys):
     (exp_onecycle, ["--iterations", "100", "--eval-every", "30"]),
     (exp_table1, ["--base-lr", "0.01"]),
     (exp_cifar10_caffe, ["--scale", "2"]),
-], ids=["saddle", "mnist1d", "optimizers", "onecycle", "table1", "cifar10"])
+    (exp_mnist1d, ["--range-iters", "50"]),       # below find_bounds' minimum of 100
+    (exp_table1, ["--range-iters", "50"]),
+    (exp_onecycle, ["--fixed-grid", "0.1", "0.1"]),
+], ids=["saddle", "mnist1d", "optimizers", "onecycle", "table1", "cifar10", "mnist1d-range-iters",
+        "table1-range-iters", "onecycle-fixed-grid"])
 def test_bad_arguments_are_rejected(script, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         script.main(argv)
@@ -131,8 +135,9 @@ def test_mnist1d_quick_is_deterministic(tmp_path):
     assert finals(a) == finals(b)
     for r in a["runs"]:
         assert 0 <= r["final_acc"] <= r["best_acc"] <= 1
-    for bounds in a["settings"]["bounds"].values():
-        assert math.isclose(bounds["max_lr"] / bounds["base_lr"], 4.0)
+    for bounds in a["settings"]["bounds"].values():  # clr.find_bounds' values, untouched
+        assert bounds["method"] == "find_bounds" and math.isclose(bounds["max_lr"] / bounds["base_lr"], 4.0)
+        assert bounds["held_out"] == 60  # a tenth of the quick training set, never the test set
     assert {r["model"]: r["paper_acc"] for r in a["summary"]} == {"logistic": 32, "mlp": 68, "cnn": 94}
 
 
@@ -151,9 +156,16 @@ def test_optimizers_quick(tmp_path):
     payload = exp_optimizers.main(["--quick", "--out", str(out)])
     check_outputs(out, ["accuracy_curves.png", "range_tests.png"], [0])
     summary = {(r["optimizer"], r["policy"]) for r in payload["summary"]}
-    assert summary == {(o, p) for o in exp_optimizers.OPTIMIZER_NAMES for p in ("fixed", "triangular")}
+    # every optimizer either trained with find_bounds' bounds or is reported as refused, never patched
+    trained, refused = {o for o, _ in summary}, set(payload["settings"]["find_bounds_refused"])
+    assert trained | refused == set(exp_optimizers.OPTIMIZER_NAMES) and not trained & refused
+    assert "nesterov" in trained
+    assert summary == {(o, p) for o in trained for p in ("fixed", "triangular")}
+    for name, bounds in payload["settings"]["bounds"].items():  # find_bounds' values, untouched
+        assert bounds["method"] == "find_bounds" and math.isclose(bounds["max_lr"] / bounds["base_lr"], 4.0)
     for row in payload["runs"]:  # the fixed runs use the lower bound, as in the paper
         assert row["base_lr"] < row["max_lr"]
+        assert row["base_lr"] == payload["settings"]["bounds"][row["optimizer"]]["base_lr"]
     assert payload["summary"][0]["paper_fixed_70k"] == 82.1
 
 
@@ -168,6 +180,8 @@ def test_onecycle_quick(tmp_path):
                        ("one_cycle", 10)}
     s = payload["settings"]
     assert s["tuned_fixed_lr"] in s["fixed_grid"]
+    assert s["max_lr"] == s["bounds"]["max_lr"] and s["bounds"]["method"] == "find_bounds"  # the peak, untouched
+    assert {r["lr"] for r in payload["runs"] if r["schedule"] == "one_cycle"} == {s["max_lr"]}
     assert s["multistep"]["milestones"] == [25, 35]  # 62.5 % and 87.5 % of 40
 
 
@@ -213,8 +227,14 @@ def test_cached_run_reuses_only_matching_settings(tmp_path):
 def test_table1_quick_on_synthetic_fashion_mnist(tmp_path, fashion_root):
     out = tmp_path / "t1"
     argv = ["--quick", "--out", str(out), "--data-root", str(fashion_root), "--no-verify"]
+    # random images and labels: clr.find_bounds sees no signal and the script stops with its reason,
+    # instead of training between bounds read off noise
+    with pytest.raises(SystemExit, match="find_bounds found no bounds: .*no usable signal.*--base-lr"):
+        exp_table1.main(argv)
+    assert not (out / "runs").exists()
+    argv += ["--base-lr", "0.001", "--max-lr", "0.004"]  # bounds given: find_bounds is skipped
     payload = exp_table1.main(argv)
-    check_outputs(out, ["accuracy_curves.png", "schedules.png", "range_test.png"], [0])
+    check_outputs(out, ["accuracy_curves.png", "schedules.png"], [0])
     summary = {r["policy"]: r for r in payload["summary"]}
     assert set(summary) == set(exp_table1.POLICIES)
     fixed_final = summary["fixed"]["final_acc_mean"]
