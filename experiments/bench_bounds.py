@@ -300,6 +300,27 @@ def run_cells(fn, cells: list[dict], workers: int, label: str) -> list[dict]:
     return results
 
 
+def verify_cached(cached: list[dict], n: int, folder: Path, workers) -> dict:
+    """Rerun ``n`` randomly chosen cached trainings with the current code; compare their score curves."""
+    rng = np.random.default_rng(0)
+    picked = [cached[i] for i in sorted(rng.choice(len(cached), size=min(n, len(cached)), replace=False))]
+    specs = [{**c, "path": str(folder / f"verify-{i}-{Path(c['path']).name}")} for i, c in enumerate(picked)]
+    for spec in specs:
+        Path(spec["path"]).unlink(missing_ok=True)
+    fresh = run_cells(train_cell, specs, workers, f"verify: rerunning {len(specs)} cached trainings")
+    diffs = []
+    for old, new in zip((_load(Path(c["path"])) for c in picked), fresh):
+        same_shape = len(old["scores"]) == len(new["scores"])
+        pairs = zip(old["scores"], new["scores"])  # None: a NaN score, saved as JSON null
+        diffs.append(max((0.0 if a is None and b is None else math.inf if a is None or b is None else abs(a - b))
+                         for a, b in pairs) if same_shape else math.inf)
+    result = {"checked": len(diffs), "identical": sum(d == 0 for d in diffs),
+              "max_abs_score_diff": max(diffs) if diffs else None}
+    print(f"verify: {result['identical']} of {result['checked']} cached trainings reproduced exactly "
+          f"(largest score difference {result['max_abs_score_diff']})", flush=True)
+    return result
+
+
 # ----------------------------------------------------------------------------- analysis
 
 def grid_lrs(anchors) -> list[float]:
@@ -412,6 +433,43 @@ def summarise(analyses: list[dict]) -> list[dict]:
     return rows
 
 
+#: clr rules that claim a peer's definition, and the comparator written from that peer's source
+CLAIMS = {"clr_minimum": "fastai_minimum", "clr_steep": "fastai_steep", "clr_valley": "fastai_valley",
+          "clr_slide": "fastai_slide", "clr_steepest": "tlf_steepest"}
+
+
+def peer_agreement(probes: list[dict]) -> list[dict]:
+    """Per clr rule that claims a peer: on how many probes its max_lr equals the comparator's.
+
+    A refusal by clr where the peer answers is counted apart (``clr_refused``): clr's rules refuse
+    curves without signal on purpose, the peers never do.
+    """
+    rows = []
+    for mine, theirs in CLAIMS.items():
+        same = differ = clr_refused = both_refused = peer_refused = 0
+        worst = 1.0
+        for p in probes:
+            a, b = p["rules"].get(mine), p["rules"].get(theirs)
+            if a is None or b is None:
+                continue
+            if "error" in a and "error" in b:
+                both_refused += 1
+            elif "error" in a:
+                clr_refused += 1
+            elif "error" in b:
+                peer_refused += 1
+            elif math.isclose(a["max_lr"], b["max_lr"], rel_tol=1e-9):
+                same += 1
+            else:
+                differ += 1
+                worst = max(worst, a["max_lr"] / b["max_lr"], b["max_lr"] / a["max_lr"])
+        if same + differ + clr_refused + both_refused + peer_refused:
+            rows.append({"clr_rule": mine, "peer": theirs, "same": same, "differ": differ,
+                         "largest_ratio": worst, "clr_refused": clr_refused, "peer_refused": peer_refused,
+                         "both_refused": both_refused})
+    return rows
+
+
 def _rank_key(row: dict):
     within = sum(row[f"{p}_within"] for p in POLICIES)
     failed = sum(row[f"{p}_failed"] for p in POLICIES)
@@ -447,17 +505,18 @@ def _fmt_reach(frac):
 
 
 def summary_table(summary: list[dict]) -> str:
-    head = ("| rule | triangular within | tri. fail | tri. refused | tri. median it. to reach | "
-            "one-cycle within | 1c fail | 1c refused | 1c median it. to reach | finder cost (it.) |")
-    lines = [head, "|" + "---|" * 10]
+    head = ("| rule | triangular within | tri. fail | tri. refused | tri. mean gap | tri. median it. to reach | "
+            "one-cycle within | 1c fail | 1c refused | 1c mean gap | 1c median it. to reach | finder cost (it.) |")
+    lines = [head, "|" + "---|" * 12]
     for r in summary:
         cost = "n/a" if not math.isfinite(r["cost_median"]) else f"{r['cost_median']:.0f} (max {r['cost_max']:.0f})"
         if r.get("val_passes_median"):
             cost += f" + {r['val_passes_median']:.0f} val passes"
         cells = [r["rule"]]
         for p in POLICIES:
+            gap = r[f"{p}_mean_gap"]
             cells += [f"{r[f'{p}_within']}/{r[f'{p}_tasks']}", str(r[f"{p}_failed"]), str(r[f"{p}_refused"]),
-                      _fmt_reach(r[f"{p}_median_reach"])]
+                      "n/a" if not math.isfinite(gap) else f"{100 * gap:+.1f}", _fmt_reach(r[f"{p}_median_reach"])]
         lines.append("| " + " | ".join(cells + [cost]) + " |")
     return "\n".join(lines)
 
@@ -548,6 +607,7 @@ def plot_max_ratio(analyses: list[dict], path: Path, title: str):
                            color="tab:red" if fail else "tab:blue", alpha=0.7)
     ax.axvline(0, color="gray", lw=0.8)
     ax.set_yticks(range(len(rules)), rules, fontsize=8)
+    ax.invert_yaxis()  # the same order as the summary heatmap, top to bottom
     ax.set_xlabel("log10(max_lr / tuned fixed lr); one dot per task and seed, red = the rule failed on that task")
     ax.set_title(title, fontsize=9)
     save_figure(fig, path)
@@ -567,6 +627,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2; --quick: 0)")
     p.add_argument("--tasks", nargs="+", default=None, choices=sorted(bt.TASKS_BY_NAME), metavar="TASK",
                    help="run only these tasks")
+    p.add_argument("--verify-cached", type=int, default=0, metavar="N",
+                   help="rerun N of the cached trainings with the current code and compare (default 0)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel processes (default: one per core; --quick: 1, in this process)")
     args = p.parse_args(argv)
@@ -623,8 +685,11 @@ def main(argv=None) -> dict:
                 if "error" not in b:
                     for policy in POLICIES:
                         add(t, p["seed"], _schedule(policy, b))
+    cached_before = [c for c in train_specs if _load(Path(c["path"])) is not None]
     trained = run_cells(train_cell, train_specs, args.workers, "trainings (grid + every rule's schedules)")
     trains = {_train_key(r["task"], r["seed"], r["schedule"]): r for r in trained}
+    if args.verify_cached:
+        meta["verify_cached"] = verify_cached(cached_before, args.verify_cached, cells_dir / "verify", args.workers)
 
     analyses = [analyse_task(t, probes_by_task[t.name], trains, args.seeds, budget[t.name]) for t in tasks]
     summary = summarise(analyses)
@@ -657,6 +722,7 @@ def main(argv=None) -> dict:
     figures = [plot_summary(analyses, out / "summary.png", title),
                plot_max_ratio(analyses, out / "max_lr_vs_tuned.png", title)]
     failures = failure_list(analyses)
+    agreement = peer_agreement(probes)
     meta["wall_seconds"] = wall
     meta["code_fingerprints"] = codes
     payload = {"meta": meta, "settings": {
@@ -665,13 +731,18 @@ def main(argv=None) -> dict:
         "one_cycle": "clr.policies.OneCycle(max_lr, budget) defaults: pct_start 0.3, cos, div 25, final_div 1e4",
         "momentum": "fixed at 0.9 (beta1 0.9 for Adam) in every run", "rules": all_rules()},
         "tasks": task_rows, "summary": summary, "targets": [{"target": n, "met": m, "numbers": s} for n, m, s in targets],
-        "failures": failures, "figures": [f.name for f in figures]}
+        "peer_agreement": agreement, "failures": failures, "figures": [f.name for f in figures]}
     write_json(out / "results.json", payload)
     report = ["# Bounds benchmark (generated by experiments/bench_bounds.py)", "",
               f"Command: `{meta['command']}`; date {meta['date_utc']}; wall time {wall:.0f} s; "
               f"git {meta['git_commit']}.", "", "## Summary", "", summary_table(summary), "", "## Targets", ""]
     report += [f"- {'MET' if m else 'MISSED'}: {n}: {s}" for n, m, s in targets]
-    report += ["", "## Tasks", "", task_table(analyses), "", "## Where each rule missed", ""]
+    report += ["", "## Tasks", "", task_table(analyses), "", "## clr's rules against the peers they name", "",
+               "| clr rule | comparator | same max_lr | different | largest ratio | clr refused | peer refused |",
+               "|---|---|---|---|---|---|---|"]
+    report += [f"| {r['clr_rule']} | {r['peer']} | {r['same']} | {r['differ']} | {r['largest_ratio']:.3g} | "
+               f"{r['clr_refused']} | {r['peer_refused']} |" for r in agreement]
+    report += ["", "## Where each rule missed", ""]
     for rule, lines in failures.items():
         report += [f"### {rule}", ""] + [f"- {line}" for line in lines] + [""]
     write_text(out / "report.md", "\n".join(report) + "\n")
