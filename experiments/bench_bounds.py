@@ -392,7 +392,7 @@ def analyse_task(task: bt.Task, probes: list[dict], trains: dict, seeds, iterati
                 "within": bool(not refused and mean >= target - margin), "failed": bool(failed),
                 "refused": bool(refused), "reach": reach, "reach_frac": None if reach is None else reach / iterations,
                 "seeds": seeds_out, "curve": _mean_curve(runs, chance) if runs else None}
-    return {"task": task, "chance": chance, "grid": grid_rows, "tuned": tuned, "tuned_index": best,
+    return {"task": task, "iterations": iterations, "chance": chance, "grid": grid_rows, "tuned": tuned, "tuned_index": best,
             "edge": best in (0, len(grid) - 1), "margin": margin, "target": target, "rules": rules,
             "tuned_reach": iterations_to_reach(tuned["runs"], target, chance)}
 
@@ -518,6 +518,18 @@ def summary_table(summary: list[dict]) -> str:
             cells += [f"{r[f'{p}_within']}/{r[f'{p}_tasks']}", str(r[f"{p}_failed"]), str(r[f"{p}_refused"]),
                       "n/a" if not math.isfinite(gap) else f"{100 * gap:+.1f}", _fmt_reach(r[f"{p}_median_reach"])]
         lines.append("| " + " | ".join(cells + [cost]) + " |")
+    return "\n".join(lines)
+
+
+def task_list_table(analyses: list[dict]) -> str:
+    """The tasks: what each is, its budget, chance score, grid and tuned baseline."""
+    lines = ["| task | what | iterations | chance | fixed-lr grid | tuned lr | tuned score |", "|" + "---|" * 7]
+    for a in analyses:
+        t, std = a["task"], a["tuned"]["std"]
+        edge = " (grid edge)" if a["edge"] else ""
+        lines.append(f"| `{t.name}` | {t.description} | {a['iterations']} | {100 * a['chance']:.0f} | "
+                     f"{a['grid'][0]['lr']:.2g} .. {a['grid'][-1]['lr']:.2g} | {a['tuned']['lr']:.3g}{edge} | "
+                     f"{100 * a['target']:.1f} ± {100 * (std if math.isfinite(std) else 0):.1f} |")
     return "\n".join(lines)
 
 
@@ -737,7 +749,8 @@ def main(argv=None) -> dict:
               f"Command: `{meta['command']}`; date {meta['date_utc']}; wall time {wall:.0f} s; "
               f"git {meta['git_commit']}.", "", "## Summary", "", summary_table(summary), "", "## Targets", ""]
     report += [f"- {'MET' if m else 'MISSED'}: {n}: {s}" for n, m, s in targets]
-    report += ["", "## Tasks", "", task_table(analyses), "", "## clr's rules against the peers they name", "",
+    report += ["", "## Tasks", "", task_list_table(analyses), "", "## find_bounds per task", "", task_table(analyses),
+               "", "## clr's rules against the peers they name", "",
                "| clr rule | comparator | same max_lr | different | largest ratio | clr refused | peer refused |",
                "|---|---|---|---|---|---|---|"]
     report += [f"| {r['clr_rule']} | {r['peer']} | {r['same']} | {r['differ']} | {r['largest_ratio']:.3g} | "
