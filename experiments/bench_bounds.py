@@ -424,6 +424,10 @@ def summarise(analyses: list[dict]) -> list[dict]:
             gaps = [c["gap"] for c in applicable if math.isfinite(c["gap"])]
             row[f"{policy}_mean_gap"] = float(np.mean(gaps)) if gaps else math.nan
         costs = [o["cost"] for a in analyses for o in a["rules"][(rule, POLICIES[0])]["seeds"] if o.get("cost")]
+        fracs = [o["cost"] / a["iterations"] for a in analyses for o in a["rules"][(rule, POLICIES[0])]["seeds"]
+                 if o.get("cost")]
+        row["cost_over_budget_median"] = float(np.median(fracs)) if fracs else math.nan
+        row["cost_over_budget_max"] = float(np.max(fracs)) if fracs else math.nan
         vals = [o["val_passes"] for a in analyses for o in a["rules"][(rule, POLICIES[0])]["seeds"]
                 if o.get("val_passes")]
         row["cost_median"] = float(np.median(costs)) if costs else math.nan
@@ -509,7 +513,9 @@ def summary_table(summary: list[dict]) -> str:
             "one-cycle within | 1c fail | 1c refused | 1c mean gap | 1c median it. to reach | finder cost (it.) |")
     lines = [head, "|" + "---|" * 12]
     for r in summary:
-        cost = "n/a" if not math.isfinite(r["cost_median"]) else f"{r['cost_median']:.0f} (max {r['cost_max']:.0f})"
+        cost = "n/a" if not math.isfinite(r["cost_median"]) else \
+            (f"{r['cost_median']:.0f} (max {r['cost_max']:.0f}); {r['cost_over_budget_median']:.2f} of the budget "
+             f"(max {r['cost_over_budget_max']:.2f})")
         if r.get("val_passes_median"):
             cost += f" + {r['val_passes_median']:.0f} val passes"
         cells = [r["rule"]]

@@ -132,6 +132,35 @@ def test_counting_loader_counts_and_passes_attributes_through():
     assert loader.epoch == 0 and counted.seed == 3
 
 
+def test_analysis_counts_within_failed_collapsed_and_refused():
+    task = bt.TASKS_BY_NAME["m1d_logreg_sgd"]
+    chance = bt.load_data(task.data).chance
+
+    def run(final, diverged_at=None):
+        return {"iterations": [0, 5, 10], "scores": [chance, final, final], "final": final,
+                "diverged_at": diverged_at}
+
+    bounds = {"find_bounds": (0.01, 0.04), "fastai_steep": (1.0, 4.0), "fastai_valley": (1e-6, 4e-6)}
+    probes = [{"seed": 0, "grid_anchor": 0.1,
+               "rules": {rule: {"base_lr": b, "max_lr": m, "cost": 100} for rule, (b, m) in bounds.items()}}]
+    trains = {}
+    for i, lr in enumerate(bb.grid_lrs([0.1])):     # the last (largest) lr is best: 0.30
+        trains[bb._train_key(task.name, 0, {"policy": "fixed", "lr": lr})] = run(0.20 + 0.02 * i)
+    outcome = {"find_bounds": run(0.298), "fastai_steep": run(chance, diverged_at=3),
+               "fastai_valley": run(chance + 0.01)}  # 0.01 is under a quarter of the tuned gain
+    for rule, (b, m) in bounds.items():
+        for policy in bb.POLICIES:
+            trains[bb._train_key(task.name, 0, bb._schedule(policy, {"base_lr": b, "max_lr": m}))] = outcome[rule]
+    a = bb.analyse_task(task, probes, trains, [0], 10)
+    assert a["edge"] and a["target"] == pytest.approx(0.30) and a["margin"] == bb.MARGIN
+    for policy in bb.POLICIES:
+        fb, steep, valley = (a["rules"][(r, policy)] for r in ("find_bounds", "fastai_steep", "fastai_valley"))
+        assert fb["within"] and not fb["failed"] and fb["reach"] is None   # 0.298 < 0.30: within, never reached
+        assert steep["failed"] and not steep["within"] and steep["seeds"][0]["diverged_at"] == 3
+        assert valley["failed"] and valley["seeds"][0]["collapsed"]
+        assert a["rules"][("clr_valley", policy)]["refused"]        # no bounds from that rule
+
+
 def _summary_row(rule, within, failed=0, refused=0, tasks=10):
     row = {"rule": rule}
     for p in bb.POLICIES:
