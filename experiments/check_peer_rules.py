@@ -61,11 +61,15 @@ def fastai_lr_find(rules: dict, name: str, lrs, losses, num_it: int = 100):
 
 
 def curves(cache: str | None, rng, n_random: int = 200):
-    out = []
+    out, seen = [], set()
     for path in sorted(glob.glob(f"{cache}/*/probe-*.json")) if cache else []:
         with open(path, encoding="utf-8") as f:
             rt = json.load(f)["range_test"]
-        out.append((np.array(rt["lrs"]), np.array([np.nan if v is None else v for v in rt["smoothed_losses"]])))
+        curve = (np.array(rt["lrs"]), np.array([np.nan if v is None else v for v in rt["smoothed_losses"]]))
+        key = curve[1].tobytes()
+        if key not in seen:  # probes of successive runs repeat the same sweep
+            seen.add(key)
+            out.append(curve)
     for _ in range(n_random):
         n = int(rng.integers(30, 101))
         loss = 2.3 - np.tanh(np.linspace(-3, rng.uniform(0, 3), n)) + 0.1 * rng.normal(0, rng.uniform(1e-3, 0.2), n).cumsum()
