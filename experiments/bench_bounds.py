@@ -102,11 +102,12 @@ def _hash(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _fingerprint(paths) -> str:
+def _fingerprint(paths, root: Path) -> str:
+    """sha1 of the files' names (relative to ``root``, so a clone elsewhere gives the same hash) and bytes."""
     h = hashlib.sha1()
-    for path in sorted(paths):
-        h.update(str(path).encode())
-        h.update(Path(path).read_bytes())
+    for path in sorted(Path(p) for p in paths):
+        h.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -123,7 +124,8 @@ def code_fingerprints() -> dict[str, str]:
     train = [*tn_dir.rglob("*.py"), clr_dir / "policies.py", clr_dir / "schedulers.py",
              clr_dir / "param_groups.py", Path(bt.__file__)]
     probe = [*train, *clr_dir.glob("*.py"), Path(peers.__file__)]
-    return {"train": _fingerprint(train), "probe": _fingerprint(set(probe))}
+    root = tn_dir.parent
+    return {"train": _fingerprint(train, root), "probe": _fingerprint(set(probe), root)}
 
 
 class CountingLoader:
