@@ -738,6 +738,11 @@ def main(argv=None) -> dict:
                   "tuned_mean": a["target"], "tuned_std": a["tuned"]["std"], "margin": a["margin"],
                   "tuned_at_grid_edge": a["edge"], "tuned_reach": a["tuned_reach"]} for a in analyses]
     write_csv(out / "tasks.csv", task_rows)
+    task_rule_rows = [{"task": a["task"].name, "rule": rule, "policy": policy, "mean_final": c["mean"],
+                       "gap": c["gap"], "within": c["within"], "failed": c["failed"], "refused": c["refused"],
+                       "iterations_to_reach": c["reach"], "budget": a["iterations"], "margin": a["margin"]}
+                      for a in analyses for (rule, policy), c in a["rules"].items()]
+    write_csv(out / "by_task.csv", task_rule_rows)
     title = f"bounds benchmark, {len(tasks)} tasks x seeds {list(args.seeds)}" + (" [quick]" if args.quick else "")
     figures = [plot_summary(analyses, out / "summary.png", title),
                plot_max_ratio(analyses, out / "max_lr_vs_tuned.png", title)]

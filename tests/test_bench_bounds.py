@@ -207,7 +207,7 @@ def test_regression_score_is_r2():
 def test_quick_run_writes_everything_and_resumes(tmp_path, capsys):
     out = tmp_path / "bounds"
     payload = bb.main(["--quick", "--out", str(out), "--workers", "1"])
-    for name in ("results.json", "summary.csv", "runs.csv", "tasks.csv", "report.md", "summary.png",
+    for name in ("results.json", "summary.csv", "runs.csv", "tasks.csv", "by_task.csv", "report.md", "summary.png",
                  "max_lr_vs_tuned.png"):
         assert (out / name).exists(), name
     saved = json.loads((out / "results.json").read_text())
