@@ -595,7 +595,9 @@ def plot_summary(analyses: list[dict], path: Path, title: str):
             for i, rule in enumerate(rules):
                 c = a["rules"][(rule, policy)]
                 gap[i, j] = 100 * c["gap"] if not c["refused"] else np.nan
-                mark = "R" if c["refused"] else "D" if any(o.get("diverged_at") is not None for o in c["seeds"]) \
+                not_applicable = all("not applicable" in str(o.get("error", "")) for o in c["seeds"])
+                mark = "n/a" if not_applicable else "R" if c["refused"] else \
+                    "D" if any(o.get("diverged_at") is not None for o in c["seeds"]) \
                     else "C" if c["failed"] else ("" if c["within"] else f"{100 * c['gap']:.0f}")
                 ax.text(j, i, mark, ha="center", va="center", fontsize=7, color="black")
         im = ax.imshow(np.clip(gap, -20, 5), cmap="RdYlGn", vmin=-20, vmax=5, aspect="auto")
