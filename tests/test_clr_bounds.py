@@ -260,3 +260,12 @@ def test_clr_imports_and_finds_bounds_without_tinynet_or_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "find_bounds"
+
+
+def test_the_sweep_plots_with_the_bounds_marked(tmp_path):
+    pytest.importorskip("matplotlib")
+    model, opt, loader, val, _, _ = _setup("mlp_sgd")
+    bounds = clr.find_bounds(model, opt, loader, val_loader=[val], num_iter=100)
+    fig = clr.plot_range_test(bounds.details["sweep"], tmp_path / "sweep.png", suggestions=[bounds])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("find_bounds: base") for label in labels) and (tmp_path / "sweep.png").exists()
