@@ -95,3 +95,14 @@ def test_parallel_map_passes_errors_on():
 
     with pytest.raises(ValueError, match="piece 5"):
         threads.parallel_map(work, range(8), threads=2)
+
+
+def test_the_demo_names_a_bad_environment_value_before_any_work(monkeypatch, capsys, tmp_path):
+    from clr.lab import cli
+
+    monkeypatch.setenv(threads.ENV_VAR, "many")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--quick", "--out", str(tmp_path / "d")])
+    assert info.value.code == 2
+    assert "TINYNET_THREADS='many' is not a number of threads" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
