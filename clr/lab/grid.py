@@ -30,7 +30,8 @@ with the default pool ``threads`` is ``cores // workers``, so the workers' BLAS 
 up to the cores and never oversubscribe them. Any other ``concurrent.futures.Executor`` works (a
 user's process pool, Dask distributed's ``client.get_executor()``, ...): the cells are submitted to it
 as they are, and ``threads`` (None by default: the worker's own default) is applied when given; give
-``threads=1`` when the executor runs one cell per core. ``fn`` and the cells must pickle for a process
+``threads=1`` when the executor runs one cell per core in its own process (not with a thread pool:
+BLAS's thread count belongs to the process). ``fn`` and the cells must pickle for a process
 or remote executor: define ``fn`` at module level (``functools.partial`` of one is fine), and keep
 the cells to plain values.
 """
