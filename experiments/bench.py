@@ -353,7 +353,8 @@ def main(argv=None):
 
     cores = threads.available_cores()
     print(describe_machine())
-    print(f"device {device}; torch {torch.__version__ if torch is not None else 'not importable'}; "
+    torch_note = torch.__version__ if torch is not None else "not used" if args.no_torch else "not importable"
+    print(f"device {device}; torch {torch_note}; "
           f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds x {args.steps} steps, clock {args.clock}")
     print(f"{'model':<7}{'cores':>6}{'tinynet ms':>12}{'torch ms':>10}{'ratio':>7}{'target':>8}"
           f"{'tinynet GF/s':>14}{'torch GF/s':>12}{'peak GF/s':>11}{'load':>6}")
