@@ -36,6 +36,8 @@ piece builds its own columns just before its KH products. The pieces run on
 ``tinynet.threads.current()`` threads (NumPy releases the GIL in copies and BLAS calls), with
 BLAS held to one thread inside each; the padding copy and the input gradient's placement are
 cut the same way. The cut depends on the shapes only, so 1 or 16 threads give the same bits.
+conv1d has a single output row (its inputs are height-1 images), so it is one piece, on one
+thread: small 1-D nets (MNIST-1D's) gain nothing from threads anyway.
 On a GPU the whole layer is one piece and always one im2col product: every kernel launch
 costs there, and the copy does not.
 
