@@ -106,3 +106,46 @@ def test_the_demo_names_a_bad_environment_value_before_any_work(monkeypatch, cap
     assert info.value.code == 2
     assert "TINYNET_THREADS='many' is not a number of threads" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("shape", [(128, 784, 512), (512, 128, 784), (100, 1024, 10), (7, 5, 3)])
+def test_matmul_pieces_give_the_bits_of_one_product(shape, monkeypatch):
+    """Rows cut into pieces (forced small here) on 1 or 3 threads: the same bits either way (the cut
+    depends on the shapes only), and the plain product's value (OpenBLAS may round a 13-row piece
+    differently from a 100-row product, so not necessarily its bits)."""
+    import numpy as np
+
+    monkeypatch.setattr(threads, "_MIN_PRODUCT_PIECE", 16)
+    monkeypatch.setattr(threads, "_MIN_PRODUCT_ROWS", 2)
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32).T
+    with threads.limit(1):
+        plain = a @ b
+        one = threads.matmul(a, b)
+    with threads.limit(3):
+        three = threads.matmul(a, b)
+    np.testing.assert_array_equal(three, one)
+    np.testing.assert_allclose(one, plain, rtol=1e-5, atol=1e-4)
+    v = rng.standard_normal(m).astype(np.float32)
+    np.testing.assert_array_equal(threads.matmul(v, a), v @ a)
+
+
+def test_matmul_keeps_blas_threads_asleep(blas, monkeypatch):
+    """tinynet's products never call BLAS with more than one thread (OpenBLAS's idle threads would
+    spin and take the cores that the kernels' pieces need)."""
+    import numpy as np
+
+    seen = []
+    real = np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append(threads.blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", spy)
+    a = np.ones((256, 512), np.float32)
+    with threads.limit(2):
+        threads.matmul(a, a.T)
+        assert threads.blas_threads() == 2
+    assert seen and set(seen) == {1}

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..checks import same_kind, tensor
+from ..threads import matmul
 
 
 class LinearFn(Function):
@@ -16,18 +17,18 @@ class LinearFn(Function):
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
-        y = x @ w.T
+        y = matmul(x, w.T)  # tinynet.threads: rows shared by threads, BLAS one thread each
         if b is not None:
             y += b
         return y
 
     def backward(self, gy):
         x, w = self.x, self.w
-        gx = gy @ w if self.needs_grad[0] else None
+        gx = matmul(gy, w) if self.needs_grad[0] else None
         gw = gb = None
         if self.needs_grad[1]:
             gy2 = gy.reshape(-1, gy.shape[-1])
-            gw = gy2.T @ x.reshape(-1, x.shape[-1])
+            gw = matmul(gy2.T, x.reshape(-1, x.shape[-1]))
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0)
         return gx, gw, gb
