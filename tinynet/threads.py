@@ -8,9 +8,11 @@
 The conv and pooling kernels split their work (column blocks and their matrix products,
 pooling planes, the input gradient) into pieces of a fixed size and, when more than one
 thread is allowed, run the pieces on that many threads: NumPy releases the GIL inside its
-loops and BLAS calls, so the threads really run side by side. While the pieces run, BLAS is
-held to one thread (each piece is one thread's work; two BLAS threads per piece would fight
-for the same cores). Outside those pieces, BLAS runs on the allowed number of threads.
+loops and BLAS calls, so the threads really run side by side. The layers' other products
+(``linear``) go through ``matmul`` below, which cuts them by rows the same way. While pieces
+run, BLAS is held to one thread: each piece is one thread's work, and OpenBLAS's own threads,
+once woken, spin for a while after each call and take the cores the next pieces need. BLAS's
+own threads (``limit`` sets them too) serve NumPy code outside tinynet's layers.
 
 The kernels' results do not depend on the thread count: the pieces are cut the same way
 whatever it is, and partial sums are added in piece order (``parallel_map`` returns results in
