@@ -75,16 +75,37 @@ def test_parallel_map_keeps_order(n):
 
 def test_parallel_map_uses_several_threads_and_holds_blas_to_one(blas):
     names, blas_seen = set(), set()
+    both = threading.Barrier(2, timeout=10)  # the first two pieces wait for each other: two threads
 
     def work(i):
         names.add(threading.current_thread().name)
         blas_seen.add(threads.blas_threads())
+        if i < 2:
+            both.wait()
         return i
 
     with threads.limit(2):
         threads.parallel_map(work, range(8))
         assert threads.blas_threads() == 2
     assert len(names) == 2 and blas_seen == {1}
+
+
+def test_a_waiting_thread_holds_up_one_piece_not_a_share():
+    """Pieces go to whichever thread is free: while one thread is stuck on its piece, the other
+    does all the rest."""
+    stuck = threading.Event()
+    done_by = {}
+
+    def work(i):
+        done_by[i] = threading.current_thread().name
+        if i == 0:
+            assert stuck.wait(timeout=10)
+        elif len(done_by) == 8:
+            stuck.set()
+        return i
+
+    assert threads.parallel_map(work, range(8), threads=2) == list(range(8))
+    assert len({done_by[i] for i in range(1, 8)}) == 1 and done_by[0] not in {done_by[i] for i in range(1, 8)}
 
 
 def test_parallel_map_passes_errors_on():

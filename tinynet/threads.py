@@ -187,11 +187,13 @@ if hasattr(os, "register_at_fork"):
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None) -> list[R]:
     """``[fn(item) for item in items]``, spread over ``threads`` threads (default ``current()``).
 
-    The calling thread takes a share; BLAS is held to one thread while the pieces run, even when
-    they run on one thread: a piece is one thread's work, and work too small to cut in two is too
-    small for BLAS threads too (two OpenBLAS threads made the MNIST-1D CNN's conv1d step 5x
-    slower on a busy machine: 10 ms instead of 2). ``fn`` must only write to memory no other piece
-    writes (each piece its own output rows). The results come back in the order of ``items``.
+    The calling thread works too, and every thread takes the next piece not yet taken, so a
+    thread that the machine leaves waiting (others' processes on the cores) holds up one piece,
+    not a fixed share. BLAS is held to one thread while the pieces run, even when they run on one
+    thread: a piece is one thread's work, and work too small to cut in two is too small for BLAS
+    threads too (two OpenBLAS threads made the MNIST-1D CNN's conv1d step 5x slower on a busy
+    machine: 10 ms instead of 2). ``fn`` must only write to memory no other piece writes (each
+    piece its own output rows). The results come back in the order of ``items``.
     """
     items = list(items)
     n = min(current() if threads is None else threads, len(items))
@@ -199,21 +201,28 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None =
     try:
         if n <= 1:
             return [fn(item) for item in items]
-        pool = _Pools.get(n)
-        shares = [items[k::n] for k in range(n)]  # every n-th item: neighbouring pieces on different threads
-        futures = [pool.submit(_run_share, fn, share) for share in shares[1:]]
-        first = _run_share(fn, shares[0])
-        rest = [f.result() for f in futures]
+        results: list = [None] * len(items)
+        order, lock = iter(range(len(items))), threading.Lock()
+
+        def drain():
+            while True:
+                with lock:
+                    i = next(order, None)
+                if i is None:
+                    return
+                results[i] = fn(items[i])
+
+        helpers = [_Pools.get(n).submit(drain) for _ in range(n - 1)]
+        try:
+            drain()
+        finally:  # never return (or raise) while a helper still writes
+            errors = [f.exception() for f in helpers]
+        for error in errors:
+            if error is not None:
+                raise error
+        return results
     finally:
         _restore_blas(before)
-    out: list = [None] * len(items)
-    for k, res in enumerate([first] + rest):
-        out[k::n] = res
-    return out
-
-
-def _run_share(fn, share):
-    return [fn(item) for item in share]
 
 
 # products split by rows: at least 2^24 multiply-adds and 64 rows a piece, at most 8 pieces. Each
