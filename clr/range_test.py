@@ -576,6 +576,11 @@ class RangeTestResult:
             return _suggest.suggest_bounds(method, self.lrs, accuracy=self.train_acc, **options)
         if source == "val":
             return _suggest.suggest_bounds(method, self.val_lrs, losses=self.val_losses, **options)
+        if method == "steepest":  # torch-lr-finder's rule reads torch-lr-finder's curve
+            history = _suggest.torch_lr_finder_losses(self.losses)
+            n = len(history)
+            options.setdefault("raw_losses", self.losses[:n])
+            return _suggest.suggest_bounds(method, self.lrs[:n], losses=history, **options)
         if method in ("minimum", "steep", "valley", "slide") and "num_iter" in self.settings:
             options.setdefault("skip_start", min(int(self.settings["num_iter"]) // 10, len(self)))
         options.setdefault("raw_losses", self.losses)

@@ -27,7 +27,11 @@ the more cautious of the two. (For a one-cycle schedule Smith uses 10 to 20 inst
 The loss rules first trim the curve like fastai: keep ``[skip_start : n - skip_end]`` (default
 ``n // 10`` and 5: the loss barely moves at the start and its smoothing is still warming up; at the
 end it is already blowing up), then cut at the first non-finite value. torch-lr-finder's
-``steepest`` skips 10 and 5, as its ``plot()`` does.
+``steepest`` skips 10 and 5, as its ``plot()`` does, and ``RangeTestResult.suggest('steepest')``
+reads it off torch-lr-finder's own smoothing of the raw losses (:func:`torch_lr_finder_losses`).
+That is exact wherever clr's test ran at least as far as torch-lr-finder's would have (clr stops
+at 4x its best smoothed loss by default, torch-lr-finder at 5x: pass ``diverge_th=5`` to the range
+test for a curve that is always long enough).
 """
 from __future__ import annotations
 
@@ -283,6 +287,28 @@ def suggest_steep(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=None
     _check_not_in_head("steep", lrs, losses, raw_losses, offset + i + 1)
     max_lr = float(x[i])
     return Bounds(max_lr / ratio, max_lr, "steep", {"index": offset + i, "slope": float(grad[i]), "base_ratio": ratio})
+
+
+def torch_lr_finder_losses(raw_losses, smooth_f=0.05, diverge_th=5.0) -> np.ndarray:
+    """The loss history torch-lr-finder's ``range_test`` records from the same per-step losses.
+
+        s_0 = loss_0,   s_i = smooth_f * loss_i + (1 - smooth_f) * s_{i-1}     (no bias correction)
+
+    kept up to and including its stop, the first ``s_i > diverge_th * min(s_0..s_i)``. This is the
+    curve its ``plot(suggest_lr=True)`` reads, and differs from fastai's bias-corrected EMA
+    (beta 0.98, stop at 4x) that clr records as ``smoothed_losses``: read ``steepest`` off this one.
+    """
+    history, best = [], math.inf
+    for i, loss in enumerate(np.asarray(raw_losses, dtype=np.float64)):
+        if i == 0:
+            best = loss
+        else:
+            loss = smooth_f * loss + (1 - smooth_f) * history[-1]
+            best = min(best, loss)
+        history.append(loss)
+        if loss > diverge_th * best:
+            break
+    return np.array(history)
 
 
 def suggest_steepest(lrs, losses, *, base_ratio=DEFAULT_BASE_RATIO, skip_start=10, skip_end=DEFAULT_SKIP_END,

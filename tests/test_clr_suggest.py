@@ -282,3 +282,24 @@ def test_base_ratio_must_exceed_one():
 def test_suggest_bounds_unknown_method():
     with pytest.raises(ValueError, match="'lowest'.*'accuracy'"):
         sg.suggest_bounds("lowest", [1.0], losses=[1.0])
+
+
+def test_range_test_steepest_reads_torch_lr_finders_own_curve():
+    """RangeTestResult.suggest('steepest') gives torch-lr-finder's lr for the same raw losses, although
+    the result records fastai's smoothing: the rule smooths and stops the raw losses torch-lr-finder's way."""
+    peers = pytest.importorskip("peer_rules")
+    from clr.range_test import RangeTestResult
+
+    rng = np.random.default_rng(1)
+    compared = 0
+    for _ in range(60):
+        lrs, raw = _random_curve(rng)
+        result = RangeTestResult(lrs=lrs, losses=raw, smoothed_losses=smooth(raw, 0.98),
+                                 settings={"num_iter": len(lrs), "step_mode": "exp"})
+        try:
+            ours = result.suggest("steepest").max_lr
+        except ValueError:  # clr refuses curves without signal; torch-lr-finder answers anyway
+            continue
+        assert ours == peers.tlf_steepest(lrs, raw)
+        compared += 1
+    assert compared > 20
