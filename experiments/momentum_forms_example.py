@@ -4,10 +4,11 @@ One parameter p, starting at 1.0, with a constant gradient g = 1 (the loss f(p) 
 and a rising lr 0.1, 0.2, 0.3, 0.4 as in the first steps of a CLR cycle. A constant gradient makes the
 velocities easy to check by hand. Run:
 
-    PYTHONPATH=. python experiments/momentum_forms_example.py
+    python experiments/momentum_forms_example.py
 """
 import numpy as np
 
+from clr.param_groups import set_hyperparams
 from tinynet import Tensor
 from tinynet.optim import SGD
 
@@ -21,7 +22,7 @@ def run(form, lrs):
     opt = SGD([p], lr=lrs[0], momentum=MOMENTUM, form=form)
     rows = []
     for lr in lrs:
-        opt.param_groups[0]["lr"] = lr  # what a scheduler does before each step
+        set_hyperparams(opt.param_groups[0], lr=lr)  # what a scheduler does before each step
         p.grad = np.array([GRAD])
         opt.step()
         rows.append((p.item(), opt.state[0]["momentum_buffer"].item()))
