@@ -18,7 +18,11 @@ Three short stages, each starting from the model and optimizer as the user hande
    steps. With a ``val_loader`` it evaluates 40 times; the reading is the paper's accuracy rule on
    the held-out accuracy (the lr where it stops rising), or, for losses without an accuracy
    (regression) or an accuracy that shows no rise, the lr of the lowest held-out loss. Without a
-   val_loader the smoothed training loss stands in. The candidate is
+   val_loader the smoothed training loss stands in. A reading at the end of the test (above 0.9 x
+   ``lr_low``) means the model was still improving when the sweep ended: the probe's short run
+   understated the scale (seen with Adagrad and RMSprop on the MNIST-1D CNN, whose loss starts to
+   fall late). Then the probe and the linear test are repeated twice as long, at most twice. The
+   candidate is
 
         max_lr = min(reading / 2, lr_stop / 4)
 
@@ -35,7 +39,8 @@ Three short stages, each starting from the model and optimizer as the user hande
 
 ``base_lr = max_lr / base_ratio`` (4: the paper's "1/3 or 1/4 of the maximum", the cautious end).
 The cost is ``num_iter`` training steps (400 by default: 100 + 200 + 100) plus 40 passes over
-``val_loader``; a repeated probe adds 2x or 6x its length, a failed check ``num_iter / 4`` each.
+``val_loader``; a repeated probe adds 2x or 6x its length, a reading at the end of the linear test
+repeats probe and test at 2x (then 4x) their lengths, a failed check adds ``num_iter / 4`` each.
 ``bounds.details['iterations']`` holds the number taken.
 """
 from __future__ import annotations
@@ -59,6 +64,8 @@ DEFAULT_MAX_HALVINGS = 3
 CHECK_Z = 2.0                     # ...and when its last tenth is not 2 standard errors below its first
 PROBE_RETRIES = 2                 # a probe without signal is repeated at 2x and 4x its length
 VAL_POINTS = 40                   # evaluations in the linear test
+SWEEP_END = 0.9                   # a reading above 0.9 x the linear test's end is 'at the end'
+SCALE_RETRIES = 2                 # ...and then probe and test are repeated at 2x and 4x their length
 
 
 def _split_budget(num_iter: int) -> tuple[int, int, int]:
@@ -126,39 +133,48 @@ def find_bounds(model, optimizer=None, train_loader=None, *, val_loader=None, lo
     taken = 0
 
     with _rt.restored(trainer, train_loader) as reset:
-        # 1. scale; a probe whose loss does not fall out of its noise is repeated twice as long (twice)
-        for attempt in range(PROBE_RETRIES + 1):
-            n_probe = probe_iter * 2 ** attempt
-            probe = _rt.run_range_test(trainer, train_loader, start_lr=start_lr, end_lr=end_lr, num_iter=n_probe,
-                                       step_mode="exp", smooth_beta=_probe_beta(n_probe), restore=False)
-            taken += len(probe)
-            reset()
-            try:
-                _, low = _check_signal(probe, f"the exponential probe ({n_probe} steps)",
-                                       "check that the model can learn from these batches, or raise num_iter")
-                break
-            except ValueError as e:
-                if attempt == PROBE_RETRIES:
-                    raise
-                why.append(f"Exponential probe in {n_probe} steps: no usable signal ({e}); repeated twice as long.")
-        lr_low = float(probe.lrs[low])
-        if not probe.diverged and low >= len(probe) - max(3, len(probe) // 20):
-            raise ValueError(f"the training loss is still falling at end_lr={end_lr:g} (lowest at lr {lr_low:.3g}, "
-                             "the end of the probe), so the scale is unknown; raise end_lr")
-        lr_stop = _instability_lr(probe, low)
-        why.append(f"Exponential probe {start_lr:g} -> {end_lr:g} in {n_probe} steps: smoothed training loss "
-                   f"lowest at lr {lr_low:.3g}" + (f"; it had given back half its descent by lr {lr_stop:.3g}."
-                                                     if lr_stop else "; no breakdown up to end_lr."))
+        # 1-2. scale and reading; repeated with both twice as long when the reading sits at the end of
+        # the linear test (the accuracy still rising there: the short probe understated the scale)
+        for scale in range(SCALE_RETRIES + 1):
+            # 1. scale; a probe whose loss does not fall out of its noise is repeated twice as long (twice)
+            for attempt in range(PROBE_RETRIES + 1):
+                n_probe = probe_iter * 2 ** (attempt + scale)
+                probe = _rt.run_range_test(trainer, train_loader, start_lr=start_lr, end_lr=end_lr, num_iter=n_probe,
+                                           step_mode="exp", smooth_beta=_probe_beta(n_probe), restore=False)
+                taken += len(probe)
+                reset()
+                try:
+                    _, low = _check_signal(probe, f"the exponential probe ({n_probe} steps)",
+                                           "check that the model can learn from these batches, or raise num_iter")
+                    break
+                except ValueError as e:
+                    if attempt == PROBE_RETRIES:
+                        raise
+                    why.append(f"Exponential probe in {n_probe} steps: no usable signal ({e}); repeated twice as long.")
+            lr_low = float(probe.lrs[low])
+            if not probe.diverged and low >= len(probe) - max(3, len(probe) // 20):
+                raise ValueError(f"the training loss is still falling at end_lr={end_lr:g} (lowest at lr {lr_low:.3g}, "
+                                 "the end of the probe), so the scale is unknown; raise end_lr")
+            lr_stop = _instability_lr(probe, low)
+            why.append(f"Exponential probe {start_lr:g} -> {end_lr:g} in {n_probe} steps: smoothed training loss "
+                       f"lowest at lr {lr_low:.3g}" + (f"; it had given back half its descent by lr {lr_stop:.3g}."
+                                                         if lr_stop else "; no breakdown up to end_lr."))
 
-        # 2. the paper's linear test 0 -> lr_low
-        val_every = max(1, sweep_iter // VAL_POINTS) if val_loader is not None else None
-        sweep = _rt.run_range_test(trainer, train_loader, start_lr=0.0, end_lr=lr_low, num_iter=sweep_iter,
-                                   step_mode="linear", smooth_beta=_probe_beta(sweep_iter),
-                                   val_loader=val_loader, val_every=val_every, restore=False)
-        taken += len(sweep)
-        reset()
-        reading, how = _read_sweep(sweep)
-        why.append(f"Linear test 0 -> {lr_low:.3g} in {sweep_iter} steps ({sweep.stop_reason}): {how}.")
+            # 2. the paper's linear test 0 -> lr_low
+            n_sweep = sweep_iter * 2 ** scale
+            val_every = max(1, n_sweep // VAL_POINTS) if val_loader is not None else None
+            sweep = _rt.run_range_test(trainer, train_loader, start_lr=0.0, end_lr=lr_low, num_iter=n_sweep,
+                                       step_mode="linear", smooth_beta=_probe_beta(n_sweep),
+                                       val_loader=val_loader, val_every=val_every, restore=False)
+            taken += len(sweep)
+            reset()
+            reading, how = _read_sweep(sweep)
+            why.append(f"Linear test 0 -> {lr_low:.3g} in {n_sweep} steps ({sweep.stop_reason}): {how}.")
+            if reading < SWEEP_END * lr_low or scale == SCALE_RETRIES:
+                break
+            why.append(f"The reading is at the end of the linear test ({reading:.3g} of {lr_low:.3g}): the model was "
+                       "still improving when the sweep ended, so the short probe understated the scale; probe "
+                       "and linear test repeated twice as long.")
         max_lr = reading / READING_MARGIN
         margin = f"Safety margin: max_lr = reading / {READING_MARGIN:g} = {max_lr:.3g}"
         if lr_stop is not None and lr_stop / STOP_MARGIN < max_lr:

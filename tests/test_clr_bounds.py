@@ -269,3 +269,25 @@ def test_the_sweep_plots_with_the_bounds_marked(tmp_path):
     fig = clr.plot_range_test(bounds.details["sweep"], tmp_path / "sweep.png", suggestions=[bounds])
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(label.startswith("find_bounds: base") for label in labels) and (tmp_path / "sweep.png").exists()
+
+
+def test_a_reading_at_the_end_of_the_linear_test_repeats_probe_and_test_twice_as_long(monkeypatch):
+    """A reading at the end of the linear test means the model was still improving when the sweep ended
+    (the probe's short run understated the scale): probe and test run again, twice as long."""
+    from clr import bounds as B
+
+    real, calls = B._read_sweep, []
+
+    def at_the_end_first(sweep):
+        calls.append(sweep.settings["num_iter"])
+        reading, how = real(sweep)
+        return (0.95 * sweep.settings["end_lr"], "at the end") if len(calls) == 1 else (reading, how)
+
+    monkeypatch.setattr(B, "_read_sweep", at_the_end_first)
+    bounds = clr.find_bounds(NoisyQuadratic(), None, [None], num_iter=200)
+    why = " ".join(bounds.details["why"])
+    assert "at the end of the linear test" in why and "repeated twice as long" in why
+    assert calls == [100, 200] and bounds.details["probe"].settings["num_iter"] == 100   # both twice as long
+    monkeypatch.setattr(B, "_read_sweep", real)
+    inside = clr.find_bounds(NoisyQuadratic(), None, [None], num_iter=200)  # a reading inside: no repeat
+    assert "at the end of the linear test" not in " ".join(inside.details["why"])
