@@ -8,7 +8,7 @@ Usage (from the repository root; PyTorch is optional and only used for the compa
         [--device cpu|cuda] [--api nn|functional] [--clock wall|cpu] [--profile] [--no-torch]
         [--json out.json]
 
-``$TORCH_PY`` is a Python with torch and this project installed (here: /work/torchvenv/bin/python).
+``$TORCH_PY`` is a Python with torch and this project installed (e.g. a separate venv).
 A step is what training does for one batch: zero the gradients, forward, cross-entropy, backward,
 and an SGD update with momentum 0.9, all in float32 on synthetic data (seed 0); its loss is read
 back (``.item()``) as a training loop does, which also waits for a GPU.
