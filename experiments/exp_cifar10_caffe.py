@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 import tinynet as tn

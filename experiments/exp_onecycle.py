@@ -29,7 +29,6 @@ Headline: final test accuracy, mean +- std over seeds, of each schedule and budg
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 

@@ -16,7 +16,6 @@ from clr import range_test as rt
 from clr import suggest as sg
 from clr.range_test import (FunctionTrainer, RangeTestResult, lr_schedule, multi_range_test, run_range_test,
                             smooth)
-from clr.suggest import Bounds
 
 
 # ----------------------------------------------------------------------------- fake trainers

@@ -1,7 +1,6 @@
 """MNIST-1D: the embedded default copy, its checksum, and regeneration with the mnist1d package."""
 import random
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,5 +1,4 @@
 """tinynet-clr demo: runs end to end (--quick), writes well-formed outputs, rejects bad options."""
-import csv
 import json
 import math
 

@@ -5,7 +5,6 @@ python-pickle tarball), so these tests need no dataset; MNIST-1D is embedded in 
 """
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json

@@ -242,8 +242,6 @@ class Conv2dFn(Function):
         w, xpad, whole = self.w, self.xpad, self.whole
         n, c, h, wid = self.in_shape
         o, _, kh, kw = w.shape
-        (sh, sw), (ph, pw) = self.stride, self.padding
-        oh, ow = gy.shape[2], gy.shape[3]
         g = xp.ascontiguousarray(gy.transpose(2, 0, 3, 1))  # (OH, N, OW, O); free if gy came from our layout
         gx = gw = gb = None
 
